@@ -1,0 +1,82 @@
+//! Finding the catalog directory, the way sqlx finds its offline data.
+
+use std::path::{Path, PathBuf};
+
+use crate::topics::CATALOG_FILE;
+
+/// Environment variable naming the catalog directory; relative paths are taken from the crate's
+/// manifest directory. It wins over every other place (trybuild fixtures use it).
+pub const OVERRIDE_VAR: &str = "ERP_EVENTS_SCHEMAS";
+
+/// No catalog was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no `{CATALOG_FILE}` found; looked in {}", .searched.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", "))]
+pub struct LocateError {
+    /// The directories searched, in order.
+    pub searched: Vec<PathBuf>,
+}
+
+/// The catalog directory for the crate at `manifest_dir`: `override_dir` when given (from
+/// [`OVERRIDE_VAR`]), else `<manifest_dir>/schemas`, else `schemas/` in the nearest ancestor (the
+/// workspace root).
+pub fn locate_schemas_dir(
+    override_dir: Option<&str>,
+    manifest_dir: &Path,
+) -> Result<PathBuf, LocateError> {
+    let candidates: Vec<PathBuf> = match override_dir {
+        Some(dir) => vec![manifest_dir.join(dir)],
+        None => manifest_dir
+            .ancestors()
+            .map(|dir| dir.join("schemas"))
+            .collect(),
+    };
+    candidates
+        .iter()
+        .find(|dir| dir.join(CATALOG_FILE).is_file())
+        .cloned()
+        .ok_or(LocateError {
+            searched: candidates,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("erp-locate-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("member/src")).unwrap();
+        dir
+    }
+
+    fn put_catalog(dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(CATALOG_FILE), "topic = []").unwrap();
+    }
+
+    #[test]
+    fn prefers_the_crate_then_the_workspace_root() {
+        let root = scratch("order");
+        put_catalog(&root.join("schemas"));
+        let member = root.join("member");
+        assert_eq!(locate_schemas_dir(None, &member).unwrap(), root.join("schemas"));
+        put_catalog(&member.join("schemas"));
+        assert_eq!(locate_schemas_dir(None, &member).unwrap(), member.join("schemas"));
+    }
+
+    #[test]
+    fn the_override_wins_and_must_exist() {
+        let root = scratch("override");
+        put_catalog(&root.join("schemas"));
+        put_catalog(&root.join("fixture"));
+        let member = root.join("member");
+        assert_eq!(
+            locate_schemas_dir(Some("../fixture"), &member).unwrap(),
+            member.join("../fixture")
+        );
+        let error = locate_schemas_dir(Some("nowhere"), &member).unwrap_err();
+        assert_eq!(error.searched, [member.join("nowhere")]);
+        assert!(error.to_string().contains("no `catalog.toml` found"));
+    }
+}

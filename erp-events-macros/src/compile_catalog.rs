@@ -1,0 +1,76 @@
+//! The catalog as the macros see it at compile time, with every file read tracked for rebuilds.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+use erp_events_catalog::{Catalog, EventSchema, OVERRIDE_VAR, locate_schemas_dir};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+/// The catalog of the crate being compiled, and the files read from it.
+pub struct CompileCatalog {
+    catalog: Catalog,
+    read: RefCell<Vec<PathBuf>>,
+}
+
+impl CompileCatalog {
+    /// Finds and reads the catalog of the crate being compiled (see
+    /// [`erp_events_catalog::locate_schemas_dir`]).
+    pub fn load() -> Result<Self, String> {
+        let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
+            .map_err(|_| "CARGO_MANIFEST_DIR is not set; build with cargo".to_owned())?;
+        let override_dir = std::env::var(OVERRIDE_VAR).ok();
+        let dir = locate_schemas_dir(override_dir.as_deref(), Path::new(&manifest_dir))
+            .map_err(|error| {
+                format!(
+                    "{error}; create `schemas/catalog.toml` in the workspace or set `{OVERRIDE_VAR}`"
+                )
+            })?;
+        Self::load_from(&dir)
+    }
+
+    /// Reads the catalog in `dir`.
+    pub fn load_from(dir: &Path) -> Result<Self, String> {
+        let catalog = Catalog::load(dir).map_err(|error| error.to_string())?;
+        let read = RefCell::new(vec![dir.join("catalog.toml")]);
+        Ok(CompileCatalog { catalog, read })
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Reads a schema and tracks its file (also when it does not exist yet, so creating it
+    /// triggers no rebuild by itself: the error names the command that writes it).
+    pub fn schema(
+        &self,
+        topic: &str,
+        name: &str,
+        version: u32,
+    ) -> Result<Option<EventSchema>, String> {
+        let schema = self
+            .catalog
+            .load_schema(topic, name, version)
+            .map_err(|error| error.to_string())?;
+        if schema.is_some() {
+            self.read
+                .borrow_mut()
+                .push(self.catalog.schema_path(topic, name, version));
+        }
+        Ok(schema)
+    }
+
+    /// `include_str!` of every file read, so that editing one recompiles its users.
+    pub fn tracking_tokens(&self) -> TokenStream {
+        let paths = self
+            .read
+            .borrow()
+            .iter()
+            .map(|path| path.to_string_lossy().into_owned())
+            .collect::<Vec<_>>();
+        quote! {
+            #(const _: &str = ::core::include_str!(#paths);)*
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Code generation for `#[erp_event]`: the struct with serde derives and a small `Event` impl.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::ItemStruct;
+use syn::spanned::Spanned;
+
+use crate::payload::serde_derives;
+
+use super::model::{EventModel, EventType};
+
+/// The struct and its `Event` impl. Missing parts get placeholders, so that an error in the
+/// attribute does not cascade into errors at every use of the type.
+pub fn expand(model: &EventModel, item: &ItemStruct, consumers: &[String]) -> TokenStream {
+    let ident = &model.ident;
+    let topic = model.topic.as_ref().map(|t| t.value()).unwrap_or_default();
+    let schema = model.schema_name();
+    let version = model.version;
+    let derives = serde_derives();
+    let event_type = match &model.event_type {
+        EventType::Field(field) => match model.field(field) {
+            Some(payload_field) => quote_spanned! {payload_field.ty.span()=>
+                ::erp_events::__private::EventTypeName::event_type_name(&self.#field)
+            },
+            None => quote!(#schema),
+        },
+        EventType::Fixed(_) | EventType::StructName => quote!(#schema),
+    };
+    let key = match model.key.as_ref().and_then(|key| model.field(key)) {
+        Some(field) => {
+            let field_ident = &field.ident;
+            quote_spanned! {field.ty.span()=>
+                ::erp_events::__private::EventKey::event_key(&self.#field_ident)
+            }
+        }
+        None => quote!(::std::borrow::Cow::Borrowed("")),
+    };
+    quote! {
+        #derives
+        #item
+
+        impl ::erp_events::Event for #ident {
+            const TOPIC: &'static str = #topic;
+            const SCHEMA: &'static str = #schema;
+            const VERSION: u32 = #version;
+            const CONSUMERS: &'static [&'static str] = &[#(#consumers),*];
+
+            fn event_type(&self) -> &str {
+                #event_type
+            }
+
+            fn key(&self) -> ::std::borrow::Cow<'_, str> {
+                #key
+            }
+        }
+    }
+}

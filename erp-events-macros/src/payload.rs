@@ -1,0 +1,159 @@
+//! What `#[erp_event]` and `#[erp_type]` share: payload fields and their serde wiring.
+//!
+//! Every field and variant gets an explicit `#[serde(rename = "...")]` computed here, so the
+//! names the schema checks use and the names serde writes are the same by construction.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{Attribute, Fields, GenericArgument, Ident, ItemStruct, LitStr, PathArguments, Type};
+
+use crate::errors::Errors;
+
+/// One named field of a payload struct.
+pub struct PayloadField {
+    /// The Rust field name.
+    pub ident: Ident,
+    /// The JSON key.
+    pub json_name: String,
+    /// The field's type.
+    pub ty: Type,
+    /// `T` when the type is `Option<T>`.
+    pub option_of: Option<Type>,
+}
+
+impl PayloadField {
+    /// The type without its `Option`.
+    pub fn value_type(&self) -> &Type {
+        self.option_of.as_ref().unwrap_or(&self.ty)
+    }
+}
+
+/// The derives and container attribute every payload type gets.
+pub fn serde_derives() -> TokenStream {
+    quote! {
+        #[derive(::erp_events::__private::serde::Serialize, ::erp_events::__private::serde::Deserialize)]
+        #[serde(crate = "::erp_events::__private::serde")]
+    }
+}
+
+/// Reports a user-written `Serialize`/`Deserialize` derive, which would conflict with ours.
+pub fn reject_own_serde_derives(attrs: &[Attribute], macro_name: &str, errors: &mut Errors) {
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("derive")) {
+        let _ = attr.parse_nested_meta(|meta| {
+            if let Some(last) = meta.path.segments.last() {
+                if last.ident == "Serialize" || last.ident == "Deserialize" {
+                    errors.at(
+                        last.ident.span(),
+                        format!(
+                            "remove this derive: `#[{macro_name}]` derives `{}` itself, with the wire names the Kotlin services use",
+                            last.ident
+                        ),
+                    );
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Reads the named fields of `item` and gives each an explicit serde name (camelCase, unless
+/// the field already has `#[serde(rename = "...")]`).
+pub fn prepare_fields(item: &mut ItemStruct, macro_name: &str, errors: &mut Errors) -> Vec<PayloadField> {
+    let Fields::Named(fields) = &mut item.fields else {
+        errors.at(
+            item.ident.span(),
+            format!("`#[{macro_name}]` needs a struct with named fields"),
+        );
+        return Vec::new();
+    };
+    fields
+        .named
+        .iter_mut()
+        .map(|field| {
+            let ident = field.ident.clone().expect("named field");
+            let json_name = explicit_rename(&field.attrs).unwrap_or_else(|| {
+                let name = erp_events_catalog::camel_case(&ident.to_string());
+                field.attrs.push(rename_attr(&name));
+                name
+            });
+            PayloadField {
+                ident,
+                json_name,
+                option_of: option_inner(&field.ty),
+                ty: field.ty.clone(),
+            }
+        })
+        .collect()
+}
+
+/// `#[serde(rename = "name")]`.
+pub fn rename_attr(name: &str) -> Attribute {
+    syn::parse_quote!(#[serde(rename = #name)])
+}
+
+/// The name in a `#[serde(rename = "...")]` among `attrs`.
+pub fn explicit_rename(attrs: &[Attribute]) -> Option<String> {
+    let mut rename = None;
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("serde")) {
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("rename") {
+                rename = Some(meta.value()?.parse::<LitStr>()?.value());
+            } else if meta.input.peek(syn::Token![=]) {
+                meta.value()?.parse::<syn::Expr>()?;
+            }
+            Ok(())
+        });
+    }
+    rename
+}
+
+/// `T` when `ty` is `Option<T>` (also `std::option::Option<T>`).
+fn option_inner(ty: &Type) -> Option<Type> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Option" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(inner) if args.args.len() == 1 => Some(inner.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_get_camel_case_names_unless_renamed() {
+        let mut item: ItemStruct = syn::parse_quote! {
+            struct S {
+                product_id: String,
+                #[serde(default, rename = "qty")]
+                quantity: i64,
+                note: Option<String>,
+            }
+        };
+        let mut errors = Errors::default();
+        let fields = prepare_fields(&mut item, "erp_event", &mut errors);
+        let names: Vec<&str> = fields.iter().map(|f| f.json_name.as_str()).collect();
+        assert_eq!(names, ["productId", "qty", "note"]);
+        assert!(fields[2].option_of.is_some() && fields[0].option_of.is_none());
+        let renamed = quote!(#item).to_string();
+        assert!(renamed.contains("rename = \"productId\""), "{renamed}");
+        assert_eq!(renamed.matches("rename").count(), 3, "{renamed}");
+    }
+
+    #[test]
+    fn tuple_structs_and_own_derives_are_rejected() {
+        let mut errors = Errors::default();
+        let mut item: ItemStruct = syn::parse_quote!(#[derive(Debug, serde::Serialize)] struct S(u8););
+        reject_own_serde_derives(&item.attrs.clone(), "erp_event", &mut errors);
+        prepare_fields(&mut item, "erp_event", &mut errors);
+        assert_eq!(errors.messages().len(), 2);
+        assert!(errors.messages()[0].starts_with("remove this derive"));
+    }
+}

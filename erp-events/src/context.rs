@@ -1,0 +1,74 @@
+//! The task-scoped event context: who acts and in which trace, for everything published inside.
+
+use std::future::Future;
+
+use crate::trace::TraceContext;
+
+tokio::task_local! {
+    static CURRENT: EventContext;
+}
+
+/// What a publisher adds to every envelope it writes inside [`EventContext::scope`]: the user
+/// (`userId`) and the trace (`traceId` and the `traceparent` header).
+///
+/// Listeners run every handler inside the context of the record being handled, so events a
+/// handler publishes continue the same trace on behalf of the same user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventContext {
+    user_id: Option<String>,
+    trace: Option<TraceContext>,
+}
+
+impl EventContext {
+    /// An empty context: no user, and a new trace for each record published.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the acting user.
+    pub fn with_user(mut self, user_id: impl Into<String>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+
+    /// Sets the trace to continue.
+    pub fn with_trace(mut self, trace: TraceContext) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// The acting user, if any.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+
+    /// The trace to continue, if any.
+    pub fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
+    }
+
+    /// The context of the current task, or an empty one outside any scope.
+    pub fn current() -> EventContext {
+        CURRENT.try_with(Clone::clone).unwrap_or_default()
+    }
+
+    /// Runs `future` with this context as the current one.
+    pub async fn scope<F: Future>(self, future: F) -> F::Output {
+        CURRENT.scope(self, future).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_context_is_scoped_to_its_future() {
+        assert_eq!(EventContext::current(), EventContext::new());
+        let trace = TraceContext::new_root();
+        let context = EventContext::new().with_user("u-1").with_trace(trace);
+        let seen = context.clone().scope(async { EventContext::current() }).await;
+        assert_eq!(seen, context);
+        assert_eq!(EventContext::current().user_id(), None);
+    }
+}

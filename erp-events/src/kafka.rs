@@ -1,0 +1,64 @@
+//! The connection to Kafka: the embedded broker or a real one, as the configuration says.
+
+use std::sync::Arc;
+
+use rdkafka::ClientConfig;
+
+use crate::catalog::Catalog;
+use crate::config::Brokers;
+use crate::embedded::{EmbeddedBroker, EmbeddedError};
+use crate::publisher::{PublishError, Publisher};
+
+/// A Kafka cluster to publish to and listen on. Cloning shares the cluster (an embedded broker
+/// lives until the last clone is dropped).
+#[derive(Debug, Clone)]
+pub struct Kafka {
+    bootstrap: String,
+    embedded: Option<Arc<EmbeddedBroker>>,
+}
+
+impl Kafka {
+    /// Connects to `brokers`, starting the embedded broker with the catalog's topics when the
+    /// configuration asks for it. A real broker is reached lazily, on first use.
+    pub fn connect(brokers: &Brokers, catalog: &Catalog) -> Result<Self, EmbeddedError> {
+        match brokers {
+            Brokers::Embedded => EmbeddedBroker::start(catalog).map(Self::from),
+            Brokers::External(bootstrap) => Ok(Kafka {
+                bootstrap: bootstrap.clone(),
+                embedded: None,
+            }),
+        }
+    }
+
+    /// The `bootstrap.servers` of the cluster.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// The embedded broker, when this is one (to create topics or simulate outages).
+    pub fn embedded(&self) -> Option<&EmbeddedBroker> {
+        self.embedded.as_deref()
+    }
+
+    /// A client configuration pointing at this cluster, for the framework's own clients and for
+    /// hand-written ones.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap);
+        config
+    }
+
+    /// A publisher whose envelopes name `source` as the publishing service.
+    pub fn publisher(&self, source: &str) -> Result<Publisher, PublishError> {
+        Publisher::new(self, source)
+    }
+}
+
+impl From<EmbeddedBroker> for Kafka {
+    fn from(broker: EmbeddedBroker) -> Self {
+        Kafka {
+            bootstrap: broker.bootstrap_servers().to_owned(),
+            embedded: Some(Arc::new(broker)),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! # erp-events
+//!
+//! Typed Kafka event pipelines for ERP modules. A struct marked `#[erp_event]` is an event (its
+//! topic, type, version and key checked against `schemas/` at compile time); a function marked
+//! `#[erp_listener]` is a consumer with ordered at-least-once delivery, retries, a dead-letter
+//! topic and idempotent dispatch.
+//!
+//! ```no_run
+//! use erp_events::{Config, Kafka, erp_event, erp_type};
+//!
+//! #[erp_type]
+//! #[derive(Debug, Clone, Copy)]
+//! pub enum MovementAction { Received, Shipped, Transferred }
+//!
+//! #[erp_event(topic = "erp.inventory.movements", key = product_id, event_type = action)]
+//! #[derive(Debug, Clone)]
+//! pub struct InventoryMovement {
+//!     product_id: String,
+//!     warehouse: String,
+//!     action: MovementAction,
+//!     quantity: i64,
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let kafka = Kafka::connect(&Config::from_env().brokers, erp_events::catalog!())?;
+//! let publisher = kafka.publisher("inventory-service")?;
+//! let movement = InventoryMovement {
+//!     product_id: "SKU-1".into(),
+//!     warehouse: "WH-1".into(),
+//!     action: MovementAction::Received,
+//!     quantity: 5,
+//! };
+//! let delivery = publisher.publish(&movement).await?;
+//! println!("stored at partition {} offset {}", delivery.partition, delivery.offset);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod catalog;
+mod config;
+mod context;
+mod embedded;
+mod envelope;
+mod event;
+mod ids;
+mod kafka;
+mod publisher;
+mod trace;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use catalog::{Catalog, Topic, dead_letter_topic};
+pub use config::{Brokers, Config, KAFKA_BROKERS_VAR, REDIS_URL_VAR};
+pub use context::EventContext;
+pub use embedded::{EmbeddedBroker, EmbeddedError};
+pub use envelope::{DecodeError, Envelope};
+pub use erp_events_macros::{catalog, erp_event, erp_type};
+pub use event::{Event, EventKey, EventTypeName};
+pub use kafka::Kafka;
+pub use publisher::{Delivery, PendingDelivery, PublishError, Publisher};
+pub use trace::{TRACEPARENT, TraceContext};
