@@ -20,9 +20,12 @@ async fn a_published_event_is_the_record_a_plain_consumer_reads() {
         .await
         .unwrap();
 
-    let records = read_records(&kafka, "erp.inventory.movements", 1);
+    let records = read_records(&kafka, "erp.inventory.movements", 1).await;
     let record = &records[0];
-    assert_eq!((record.partition(), record.offset()), (delivery.partition, delivery.offset));
+    assert_eq!(
+        (record.partition(), record.offset()),
+        (delivery.partition, delivery.offset)
+    );
     assert_eq!(record.key(), Some(&b"SKU-42"[..]));
     let traceparent = header(record, "traceparent").expect("a traceparent header");
     let record_trace = TraceContext::parse(&traceparent).expect("a valid traceparent");
@@ -48,12 +51,19 @@ async fn a_batch_is_pipelined_and_each_product_keeps_its_order() {
     let kafka = kafka();
     let publisher = kafka.publisher("inventory-service").unwrap();
     let movements: Vec<InventoryMovement> = (0..300)
-        .map(|i| InventoryMovement::new(&format!("SKU-{}", i % 5), "WH-1", MovementAction::Received, i))
+        .map(|i| {
+            InventoryMovement::new(
+                &format!("SKU-{}", i % 5),
+                "WH-1",
+                MovementAction::Received,
+                i,
+            )
+        })
         .collect();
     let deliveries = publisher.publish_all(&movements).await.unwrap();
     assert_eq!(deliveries.len(), 300);
 
-    let records = read_records(&kafka, "erp.inventory.movements", 300);
+    let records = read_records(&kafka, "erp.inventory.movements", 300).await;
     for product in 0..5 {
         let key = format!("SKU-{product}");
         let mut in_partition: Vec<(i32, i64, i64)> = records
@@ -65,7 +75,10 @@ async fn a_batch_is_pipelined_and_each_product_keeps_its_order() {
             })
             .collect();
         assert_eq!(in_partition.len(), 60, "{key}");
-        assert!(in_partition.iter().all(|(p, ..)| *p == in_partition[0].0), "{key} spans partitions");
+        assert!(
+            in_partition.iter().all(|(p, ..)| *p == in_partition[0].0),
+            "{key} spans partitions"
+        );
         in_partition.sort_by_key(|&(_, offset, _)| offset);
         let quantities: Vec<i64> = in_partition.iter().map(|&(.., q)| q).collect();
         let expected: Vec<i64> = (0..300).filter(|i| i % 5 == product).collect();
@@ -79,7 +92,7 @@ async fn without_a_context_each_event_starts_its_own_trace() {
     let publisher = kafka.publisher("inventory-service").unwrap();
     let movement = InventoryMovement::new("SKU-1", "WH-1", MovementAction::Received, 1);
     publisher.publish_all([&movement, &movement]).await.unwrap();
-    let records = read_records(&kafka, "erp.inventory.movements", 2);
+    let records = read_records(&kafka, "erp.inventory.movements", 2).await;
     let traces: Vec<String> = records
         .iter()
         .map(|r| {

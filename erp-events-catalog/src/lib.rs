@@ -17,7 +17,7 @@ mod schema;
 mod topics;
 
 pub use compat::{Incompatibility, check_backward_compatible};
-pub use locate::{LocateError, OVERRIDE_VAR, locate_schemas_dir};
+pub use locate::{LocateError, OVERRIDE_VAR, WRITE_SCHEMAS_VAR, locate_schemas_dir};
 pub use naming::{camel_case, nearest, screaming_snake_case, topic_shape_error};
 pub use schema::{EventSchema, JsonType, Property, SchemaError, schema_file_name};
 pub use topics::{Catalog, CatalogError, Topic};

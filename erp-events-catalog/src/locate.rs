@@ -8,6 +8,10 @@ use crate::topics::CATALOG_FILE;
 /// manifest directory. It wins over every other place (trybuild fixtures use it).
 pub const OVERRIDE_VAR: &str = "ERP_EVENTS_SCHEMAS";
 
+/// Environment variable that, set at build time, turns the schema checks of `#[erp_event]` off,
+/// so that the schema writer can be built while schemas are missing or stale.
+pub const WRITE_SCHEMAS_VAR: &str = "ERP_EVENTS_WRITE_SCHEMAS";
+
 /// No catalog was found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("no `{CATALOG_FILE}` found; looked in {}", .searched.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", "))]
@@ -60,9 +64,15 @@ mod tests {
         let root = scratch("order");
         put_catalog(&root.join("schemas"));
         let member = root.join("member");
-        assert_eq!(locate_schemas_dir(None, &member).unwrap(), root.join("schemas"));
+        assert_eq!(
+            locate_schemas_dir(None, &member).unwrap(),
+            root.join("schemas")
+        );
         put_catalog(&member.join("schemas"));
-        assert_eq!(locate_schemas_dir(None, &member).unwrap(), member.join("schemas"));
+        assert_eq!(
+            locate_schemas_dir(None, &member).unwrap(),
+            member.join("schemas")
+        );
     }
 
     #[test]

@@ -96,7 +96,11 @@ mod tests {
 
     #[test]
     fn accepts_seed_topics() {
-        for topic in ["erp.inventory.movements", "erp.vma.clinical", "erp.audit-log.events2"] {
+        for topic in [
+            "erp.inventory.movements",
+            "erp.vma.clinical",
+            "erp.audit-log.events2",
+        ] {
             assert_eq!(topic_shape_error(topic), None, "{topic}");
         }
     }
@@ -119,7 +123,10 @@ mod tests {
 
     #[test]
     fn converts_case() {
-        assert_eq!(screaming_snake_case("InventoryMovement"), "INVENTORY_MOVEMENT");
+        assert_eq!(
+            screaming_snake_case("InventoryMovement"),
+            "INVENTORY_MOVEMENT"
+        );
         assert_eq!(screaming_snake_case("POCreated"), "PO_CREATED");
         assert_eq!(screaming_snake_case("Sale2Completed"), "SALE2_COMPLETED");
         assert_eq!(camel_case("product_id"), "productId");

@@ -122,7 +122,9 @@ impl EventSchema {
             return Err(unsupported(&format!("`$schema` must be `{DIALECT}`")));
         }
         if root.get("type").and_then(Value::as_str) != Some("object") {
-            return Err(unsupported("an event payload schema has `\"type\": \"object\"`"));
+            return Err(unsupported(
+                "an event payload schema has `\"type\": \"object\"`",
+            ));
         }
         let name = root
             .get("title")
@@ -266,9 +268,15 @@ mod tests {
         let names: Vec<&str> = schema.properties.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["action", "note", "productId", "quantity"]);
         let note = schema.property("note").unwrap();
-        assert_eq!((note.json_type, note.nullable, note.required), (JsonType::String, true, false));
+        assert_eq!(
+            (note.json_type, note.nullable, note.required),
+            (JsonType::String, true, false)
+        );
         let quantity = schema.property("quantity").unwrap();
-        assert_eq!((quantity.json_type, quantity.required), (JsonType::Integer, true));
+        assert_eq!(
+            (quantity.json_type, quantity.required),
+            (JsonType::Integer, true)
+        );
         assert_eq!(quantity.detail["format"], "int64");
     }
 
@@ -277,7 +285,11 @@ mod tests {
         let schema = EventSchema::parse(MOVEMENT).unwrap();
         let text = schema.to_file_text("erp.inventory.movements", 1);
         assert_eq!(EventSchema::parse(&text).unwrap(), schema);
-        assert!(text.contains("\"$id\": \"urn:erp-events:erp.inventory.movements:INVENTORY_MOVEMENT:v1\""));
+        assert!(
+            text.contains(
+                "\"$id\": \"urn:erp-events:erp.inventory.movements:INVENTORY_MOVEMENT:v1\""
+            )
+        );
     }
 
     #[test]
@@ -286,20 +298,38 @@ mod tests {
             ("[]", "JSON object"),
             ("{", "not JSON"),
             (&MOVEMENT.replace("2020-12", "2019-09"), "$schema"),
-            (&MOVEMENT.replace("\"title\": \"INVENTORY_MOVEMENT\",", ""), "title"),
-            (&MOVEMENT.replace("\"type\": \"integer\", ", ""), "`type` is missing"),
-            (&MOVEMENT.replace("[\"string\", \"null\"]", "[\"string\", \"integer\"]"), "one JSON type"),
-            (&MOVEMENT.replace("\"quantity\", \"action\"", "\"qty\""), "`qty`"),
+            (
+                &MOVEMENT.replace("\"title\": \"INVENTORY_MOVEMENT\",", ""),
+                "title",
+            ),
+            (
+                &MOVEMENT.replace("\"type\": \"integer\", ", ""),
+                "`type` is missing",
+            ),
+            (
+                &MOVEMENT.replace("[\"string\", \"null\"]", "[\"string\", \"integer\"]"),
+                "one JSON type",
+            ),
+            (
+                &MOVEMENT.replace("\"quantity\", \"action\"", "\"qty\""),
+                "`qty`",
+            ),
         ];
         for (text, expected) in cases {
             let error = EventSchema::parse(text).unwrap_err().to_string();
-            assert!(error.contains(expected), "{error} should mention {expected}");
+            assert!(
+                error.contains(expected),
+                "{error} should mention {expected}"
+            );
         }
     }
 
     #[test]
     fn file_names_round_trip() {
-        assert_eq!(schema_file_name("SALE_COMPLETED", 3), "SALE_COMPLETED.v3.json");
+        assert_eq!(
+            schema_file_name("SALE_COMPLETED", 3),
+            "SALE_COMPLETED.v3.json"
+        );
         assert_eq!(
             parse_schema_file_name("SALE_COMPLETED.v3.json"),
             Some(("SALE_COMPLETED".into(), 3))

@@ -240,23 +240,49 @@ mod tests {
         let audit = catalog.topic("erp.audit.events").unwrap();
         assert!(audit.append_only);
         assert_eq!(audit.consumers, ["audit", "compliance"]);
-        assert!(!catalog.topic("erp.inventory.movements").unwrap().append_only);
+        assert!(
+            !catalog
+                .topic("erp.inventory.movements")
+                .unwrap()
+                .append_only
+        );
         assert!(catalog.topic("erp.sales.transactions").is_none());
     }
 
     #[test]
     fn rejects_invalid_rows() {
         let cases = [
-            (TWO_TOPICS.replace("erp.audit.events", "erp.Audit.events"), "lowercase"),
-            (TWO_TOPICS.replace("partitions = 3", "partitions = 0"), "at least 1"),
-            (TWO_TOPICS.replace("erp.audit.events", "erp.inventory.movements"), "declared twice"),
-            (TWO_TOPICS.replace("\"compliance\"", "\"audit\""), "listed twice"),
-            (TWO_TOPICS.replace("purpose = \"audit trail\"", "purpose = 1"), "invalid type"),
-            (TWO_TOPICS.replace("append_only", "appendOnly"), "unknown field"),
+            (
+                TWO_TOPICS.replace("erp.audit.events", "erp.Audit.events"),
+                "lowercase",
+            ),
+            (
+                TWO_TOPICS.replace("partitions = 3", "partitions = 0"),
+                "at least 1",
+            ),
+            (
+                TWO_TOPICS.replace("erp.audit.events", "erp.inventory.movements"),
+                "declared twice",
+            ),
+            (
+                TWO_TOPICS.replace("\"compliance\"", "\"audit\""),
+                "listed twice",
+            ),
+            (
+                TWO_TOPICS.replace("purpose = \"audit trail\"", "purpose = 1"),
+                "invalid type",
+            ),
+            (
+                TWO_TOPICS.replace("append_only", "appendOnly"),
+                "unknown field",
+            ),
         ];
         for (text, expected) in cases {
             let error = parse(&text).unwrap_err().to_string();
-            assert!(error.contains(expected), "{error} should mention {expected}");
+            assert!(
+                error.contains(expected),
+                "{error} should mention {expected}"
+            );
         }
     }
 

@@ -126,11 +126,7 @@ impl Arg {
 
     /// The value as an integer literal within `range`.
     pub fn int(&self, range: std::ops::RangeInclusive<u64>, errors: &mut Errors) -> Option<u64> {
-        let expected = format!(
-            "an integer from {} to {}",
-            range.start(),
-            range.end()
-        );
+        let expected = format!("an integer from {} to {}", range.start(), range.end());
         let expr = self.expr(&expected, errors)?;
         let value = match expr {
             Expr::Lit(ExprLit {
@@ -233,11 +229,24 @@ mod tests {
             &["a", "b", "c", "d", "e"],
             &mut errors,
         );
-        assert_eq!(find(&args, "a").unwrap().lit_str(&mut errors).unwrap().value(), "s");
-        assert_eq!(find(&args, "b").unwrap().ident(&mut errors).unwrap(), "field");
+        assert_eq!(
+            find(&args, "a")
+                .unwrap()
+                .lit_str(&mut errors)
+                .unwrap()
+                .value(),
+            "s"
+        );
+        assert_eq!(
+            find(&args, "b").unwrap().ident(&mut errors).unwrap(),
+            "field"
+        );
         assert_eq!(find(&args, "c").unwrap().int(0..=10, &mut errors), Some(3));
         assert_eq!(find(&args, "d").unwrap().bool(&mut errors), Some(true));
-        let nested = find(&args, "e").unwrap().nested(&["f"], &mut errors).unwrap();
+        let nested = find(&args, "e")
+            .unwrap()
+            .nested(&["f"], &mut errors)
+            .unwrap();
         assert_eq!(nested[0].number(10.0, &mut errors), Some(2.5));
         assert!(errors.is_empty());
     }
@@ -245,7 +254,11 @@ mod tests {
     #[test]
     fn wrong_value_kinds_name_what_was_expected() {
         let mut errors = Errors::default();
-        let args = parse_args(quote!(a = 1, b = "x", c = 11), &["a", "b", "c"], &mut errors);
+        let args = parse_args(
+            quote!(a = 1, b = "x", c = 11),
+            &["a", "b", "c"],
+            &mut errors,
+        );
         assert!(find(&args, "a").unwrap().lit_str(&mut errors).is_none());
         assert!(find(&args, "b").unwrap().ident(&mut errors).is_none());
         assert!(find(&args, "c").unwrap().int(0..=10, &mut errors).is_none());

@@ -3,7 +3,9 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
-use erp_events_catalog::{Catalog, EventSchema, OVERRIDE_VAR, locate_schemas_dir};
+use erp_events_catalog::{
+    Catalog, EventSchema, OVERRIDE_VAR, WRITE_SCHEMAS_VAR, locate_schemas_dir,
+};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -36,13 +38,27 @@ impl CompileCatalog {
         Ok(CompileCatalog { catalog, read })
     }
 
+    /// `path` as a user reads it: from the catalog folder on (`schemas/<topic>/<file>`).
+    pub fn display(&self, path: &Path) -> String {
+        let base = self.catalog.dir().parent().unwrap_or(Path::new(""));
+        path.strip_prefix(base)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
+    }
+
     /// The catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
 
-    /// Reads a schema and tracks its file (also when it does not exist yet, so creating it
-    /// triggers no rebuild by itself: the error names the command that writes it).
+    /// Whether the schema checks are off (the schema writer is being built).
+    pub fn writing_schemas() -> bool {
+        std::env::var_os(WRITE_SCHEMAS_VAR).is_some_and(|value| !value.is_empty())
+    }
+
+    /// Reads a schema and tracks its file when it exists. (A missing file cannot be tracked;
+    /// the error names the command that writes it, whose build flag triggers the rebuild.)
     pub fn schema(
         &self,
         topic: &str,
@@ -71,6 +87,8 @@ impl CompileCatalog {
             .collect::<Vec<_>>();
         quote! {
             #(const _: &str = ::core::include_str!(#paths);)*
+            const _: ::core::option::Option<&str> = ::core::option_env!(#OVERRIDE_VAR);
+            const _: ::core::option::Option<&str> = ::core::option_env!(#WRITE_SCHEMAS_VAR);
         }
     }
 }

@@ -6,7 +6,8 @@ use syn::{Fields, Item, ItemEnum};
 
 use crate::errors::Errors;
 use crate::payload::{
-    explicit_rename, prepare_fields, reject_own_serde_derives, rename_attr, serde_derives,
+    explicit_rename, prepare_fields, property_list, reject_own_serde_derives, rename_attr,
+    serde_derives,
 };
 
 /// Expands `#[erp_type] item`.
@@ -22,9 +23,20 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
         Ok(Item::Struct(mut item)) => {
             reject_own_serde_derives(&item.attrs, "erp_type", &mut errors);
-            prepare_fields(&mut item, "erp_type", &mut errors);
+            let fields = prepare_fields(&mut item, "erp_type", &mut errors);
             let derives = serde_derives();
-            quote!(#derives #item)
+            let ident = &item.ident;
+            let properties = property_list(&fields);
+            quote! {
+                #derives
+                #item
+                impl ::erp_events::__private::JsonObject for #ident {}
+                impl ::erp_events::__private::PayloadType for #ident {
+                    fn type_schema() -> ::erp_events::__private::TypeSchema {
+                        ::erp_events::__private::TypeSchema::object(#properties)
+                    }
+                }
+            }
         }
         _ => {
             errors.at(
@@ -41,6 +53,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 /// A fieldless enum: variants written in SCREAMING_SNAKE_CASE, and usable as an event type.
 fn expand_enum(item: &mut ItemEnum, errors: &mut Errors) -> TokenStream {
     let mut arms = Vec::new();
+    let mut names = Vec::new();
     for variant in &mut item.variants {
         if !matches!(variant.fields, Fields::Unit) {
             errors.at(
@@ -59,6 +72,7 @@ fn expand_enum(item: &mut ItemEnum, errors: &mut Errors) -> TokenStream {
         });
         let ident = &variant.ident;
         arms.push(quote!(Self::#ident => #name));
+        names.push(name);
     }
     let ident = &item.ident;
     let derives = serde_derives();
@@ -67,6 +81,12 @@ fn expand_enum(item: &mut ItemEnum, errors: &mut Errors) -> TokenStream {
             impl ::erp_events::__private::EventTypeName for #ident {
                 fn event_type_name(&self) -> &'static str {
                     match self { #(#arms,)* }
+                }
+            }
+            impl ::erp_events::__private::JsonString for #ident {}
+            impl ::erp_events::__private::PayloadType for #ident {
+                fn type_schema() -> ::erp_events::__private::TypeSchema {
+                    ::erp_events::__private::enum_schema(&[#(#names),*])
                 }
             }
         }
@@ -86,7 +106,14 @@ mod tests {
     fn enum_variants_are_renamed_and_named() {
         let out = expand(
             TokenStream::new(),
-            quote!(enum Action { Received, TransferredOut, #[serde(rename = "X")] Other }),
+            quote!(
+                enum Action {
+                    Received,
+                    TransferredOut,
+                    #[serde(rename = "X")]
+                    Other,
+                }
+            ),
         )
         .to_string();
         assert!(out.contains("rename = \"RECEIVED\""), "{out}");
@@ -97,7 +124,16 @@ mod tests {
 
     #[test]
     fn variants_with_fields_are_rejected() {
-        let out = expand(TokenStream::new(), quote!(enum A { B(u8), C })).to_string();
+        let out = expand(
+            TokenStream::new(),
+            quote!(
+                enum A {
+                    B(u8),
+                    C,
+                }
+            ),
+        )
+        .to_string();
         assert!(out.contains("variant `B` has fields"), "{out}");
     }
 }

@@ -6,14 +6,15 @@
 
 use proc_macro::TokenStream;
 
+mod args;
 mod catalog_macro;
 mod compile_catalog;
+mod erp_type;
 mod errors;
 mod event;
-mod erp_type;
+mod listener;
 mod names;
 mod payload;
-mod args;
 
 /// Makes a struct an event: `#[erp_event(topic = "erp.<module>.<category>", key = field)]`.
 ///
@@ -23,6 +24,19 @@ mod args;
 #[proc_macro_attribute]
 pub fn erp_event(args: TokenStream, item: TokenStream) -> TokenStream {
     event::expand(args.into(), item.into()).into()
+}
+
+/// Makes an async handler a listener:
+/// `#[erp_listener(group = "search-sync", retries = 3)]` on
+/// `async fn name(event: Envelope<E>[, state: State<S>]) -> Result<(), Err>`.
+///
+/// Optional keys: `retries = 0..=10` (default 3), `backoff(initial_ms = 1000, multiplier = 2,
+/// max_ms = 30000)`, `concurrency = N` (partitions at once, default 8) and `idempotent = bool`
+/// (default true). The function becomes a unit struct of the same name implementing
+/// `erp_events::Listener`; the function itself stays callable as `name::call`.
+#[proc_macro_attribute]
+pub fn erp_listener(args: TokenStream, item: TokenStream) -> TokenStream {
+    listener::expand(args.into(), item.into()).into()
 }
 
 /// Makes an enum or struct usable inside event payloads (serialized the way the Kotlin services

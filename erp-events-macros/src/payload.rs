@@ -19,6 +19,8 @@ pub struct PayloadField {
     pub ty: Type,
     /// `T` when the type is `Option<T>`.
     pub option_of: Option<Type>,
+    /// The field's doc comment (the schema property's description).
+    pub doc: String,
 }
 
 impl PayloadField {
@@ -40,16 +42,19 @@ pub fn serde_derives() -> TokenStream {
 pub fn reject_own_serde_derives(attrs: &[Attribute], macro_name: &str, errors: &mut Errors) {
     for attr in attrs.iter().filter(|attr| attr.path().is_ident("derive")) {
         let _ = attr.parse_nested_meta(|meta| {
-            if let Some(last) = meta.path.segments.last() {
-                if last.ident == "Serialize" || last.ident == "Deserialize" {
-                    errors.at(
-                        last.ident.span(),
-                        format!(
-                            "remove this derive: `#[{macro_name}]` derives `{}` itself, with the wire names the Kotlin services use",
-                            last.ident
-                        ),
-                    );
-                }
+            if let Some(last) = meta
+                .path
+                .segments
+                .last()
+                .filter(|last| last.ident == "Serialize" || last.ident == "Deserialize")
+            {
+                errors.at(
+                    last.ident.span(),
+                    format!(
+                        "remove this derive: `#[{macro_name}]` derives `{}` itself, with the wire names the Kotlin services use",
+                        last.ident
+                    ),
+                );
             }
             Ok(())
         });
@@ -58,7 +63,11 @@ pub fn reject_own_serde_derives(attrs: &[Attribute], macro_name: &str, errors: &
 
 /// Reads the named fields of `item` and gives each an explicit serde name (camelCase, unless
 /// the field already has `#[serde(rename = "...")]`).
-pub fn prepare_fields(item: &mut ItemStruct, macro_name: &str, errors: &mut Errors) -> Vec<PayloadField> {
+pub fn prepare_fields(
+    item: &mut ItemStruct,
+    macro_name: &str,
+    errors: &mut Errors,
+) -> Vec<PayloadField> {
     let Fields::Named(fields) = &mut item.fields else {
         errors.at(
             item.ident.span(),
@@ -81,9 +90,39 @@ pub fn prepare_fields(item: &mut ItemStruct, macro_name: &str, errors: &mut Erro
                 json_name,
                 option_of: option_inner(&field.ty),
                 ty: field.ty.clone(),
+                doc: doc_text(&field.attrs),
             }
         })
         .collect()
+}
+
+/// The text of the `///` comments among `attrs`, lines joined by spaces.
+pub fn doc_text(attrs: &[Attribute]) -> String {
+    attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"))
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(text),
+                    ..
+                }) => Some(text.value().trim().to_owned()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `vec![property::<T>("jsonName", "doc"), ...]` for the schema of a struct's fields.
+pub fn property_list(fields: &[PayloadField]) -> TokenStream {
+    let properties = fields.iter().map(|field| {
+        let (ty, name, doc) = (&field.ty, &field.json_name, &field.doc);
+        quote!(::erp_events::__private::property::<#ty>(#name, #doc))
+    });
+    quote!(::std::vec![#(#properties),*])
 }
 
 /// `#[serde(rename = "name")]`.
@@ -150,7 +189,10 @@ mod tests {
     #[test]
     fn tuple_structs_and_own_derives_are_rejected() {
         let mut errors = Errors::default();
-        let mut item: ItemStruct = syn::parse_quote!(#[derive(Debug, serde::Serialize)] struct S(u8););
+        let mut item: ItemStruct = syn::parse_quote!(
+            #[derive(Debug, serde::Serialize)]
+            struct S(u8);
+        );
         reject_own_serde_derives(&item.attrs.clone(), "erp_event", &mut errors);
         prepare_fields(&mut item, "erp_event", &mut errors);
         assert_eq!(errors.messages().len(), 2);

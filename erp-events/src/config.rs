@@ -27,7 +27,11 @@ impl Config {
     /// Reads `KAFKA_BROKERS` (unset or empty: the embedded broker) and `REDIS_URL` (unset or
     /// empty: the in-memory store).
     pub fn from_env() -> Self {
-        let var = |name| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+        let var = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
         Config {
             brokers: var(KAFKA_BROKERS_VAR).map_or(Brokers::Embedded, Brokers::External),
             redis_url: var(REDIS_URL_VAR),

@@ -67,7 +67,10 @@ mod tests {
         assert_eq!(EventContext::current(), EventContext::new());
         let trace = TraceContext::new_root();
         let context = EventContext::new().with_user("u-1").with_trace(trace);
-        let seen = context.clone().scope(async { EventContext::current() }).await;
+        let seen = context
+            .clone()
+            .scope(async { EventContext::current() })
+            .await;
         assert_eq!(seen, context);
         assert_eq!(EventContext::current().user_id(), None);
     }

@@ -4,7 +4,7 @@ use rdkafka::ClientConfig;
 use rdkafka::client::{Client, DefaultClientContext};
 use rdkafka::error::KafkaError;
 use rdkafka::mocking::MockCluster;
-use rdkafka::types::RDKafkaType;
+use rdkafka::types::{RDKafkaRespErr, RDKafkaType};
 
 use crate::catalog::{Catalog, dead_letter_topic};
 
@@ -40,9 +40,7 @@ impl EmbeddedBroker {
         };
         let mut config = ClientConfig::new();
         config.set("test.mock.num.brokers", count.to_string());
-        let native = config
-            .create_native_config()
-            .map_err(failed("configure"))?;
+        let native = config.create_native_config().map_err(failed("configure"))?;
         let client = Client::new(
             &config,
             native,
@@ -79,6 +77,22 @@ impl EmbeddedBroker {
             .create_topic(name, partitions, 1)
             .map_err(|source| EmbeddedError {
                 action: format!("create topic `{name}`"),
+                source,
+            })
+    }
+
+    /// Makes `topic` unavailable (metadata answers "not authorized") or available again, to
+    /// simulate a topic a client cannot use.
+    pub fn set_topic_available(&self, topic: &str, available: bool) -> Result<(), EmbeddedError> {
+        let error = if available {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR
+        } else {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
+        };
+        mock_cluster(&self.client)
+            .topic_error(topic, error)
+            .map_err(|source| EmbeddedError {
+                action: format!("make topic `{topic}` available={available}"),
                 source,
             })
     }

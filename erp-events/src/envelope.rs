@@ -79,7 +79,9 @@ pub enum DecodeError {
     #[error("the envelope's `eventId` is not a UUID")]
     InvalidEventId,
     /// The envelope's `version` is newer than the consumer understands.
-    #[error("schema version {found} is not supported (this consumer reads versions 1 to {supported})")]
+    #[error(
+        "schema version {found} is not supported (this consumer reads versions 1 to {supported})"
+    )]
     UnsupportedVersion {
         /// The record's version.
         found: u32,
@@ -189,8 +191,11 @@ fn diagnose<T: DeserializeOwned>(text: &str, error: serde_json::Error) -> Decode
     let check = || -> Result<(), DecodeError> {
         let event_id: String = parse(required(raw.event_id, "eventId")?, "eventId", "a string")?;
         Uuid::try_parse(&event_id).map_err(|_| DecodeError::InvalidEventId)?;
-        let event_type: String =
-            parse(required(raw.event_type, "eventType")?, "eventType", "a string")?;
+        let event_type: String = parse(
+            required(raw.event_type, "eventType")?,
+            "eventType",
+            "a string",
+        )?;
         if event_type.is_empty() {
             return Err(empty_event_type());
         }
@@ -221,7 +226,10 @@ fn diagnose<T: DeserializeOwned>(text: &str, error: serde_json::Error) -> Decode
     }
 }
 
-fn required<'a>(value: Option<&'a RawValue>, key: &'static str) -> Result<&'a RawValue, DecodeError> {
+fn required<'a>(
+    value: Option<&'a RawValue>,
+    key: &'static str,
+) -> Result<&'a RawValue, DecodeError> {
     value.ok_or(DecodeError::MissingKey(key))
 }
 
@@ -350,19 +358,35 @@ mod tests {
     fn each_malformed_input_has_its_own_error() {
         let decode = |bytes: &[u8]| Envelope::<Movement>::decode(bytes).unwrap_err();
         assert!(matches!(decode(b""), DecodeError::Empty));
-        assert!(matches!(decode(b"\xff\xfe{}"), DecodeError::NotUtf8 { valid_up_to: 0 }));
+        assert!(matches!(
+            decode(b"\xff\xfe{}"),
+            DecodeError::NotUtf8 { valid_up_to: 0 }
+        ));
         assert!(matches!(decode(b"{\"eventId\": "), DecodeError::NotJson(_)));
         assert!(matches!(decode(b"not json"), DecodeError::NotJson(_)));
         assert!(matches!(decode(b"[1, 2]"), DecodeError::NotAnObject));
         assert!(matches!(decode(b" 42"), DecodeError::NotAnObject));
         assert!(matches!(decode(b"[1, 2"), DecodeError::NotJson(_)));
         let twice = SEED_EXAMPLE.replacen("\"source\"", "\"source\": \"x\", \"source\"", 1);
-        assert!(matches!(decode(twice.as_bytes()), DecodeError::Malformed(_)));
-        for key in ["eventId", "eventType", "source", "timestamp", "version", "payload"] {
+        assert!(matches!(
+            decode(twice.as_bytes()),
+            DecodeError::Malformed(_)
+        ));
+        for key in [
+            "eventId",
+            "eventType",
+            "source",
+            "timestamp",
+            "version",
+            "payload",
+        ] {
             let error = decode_modified(|e| {
                 e.remove(key);
             });
-            assert!(matches!(error, DecodeError::MissingKey(k) if k == key), "{key}: {error}");
+            assert!(
+                matches!(error, DecodeError::MissingKey(k) if k == key),
+                "{key}: {error}"
+            );
         }
         let error = decode_modified(|e| {
             e.insert("eventId".into(), json!("not-a-uuid\r\n*"));

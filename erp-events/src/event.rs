@@ -29,6 +29,9 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
 
     /// The Kafka record key: the key field as UTF-8, so one entity's events stay in order.
     fn key(&self) -> Cow<'_, str>;
+
+    /// The payload schema the struct implies: what the schema writer writes for it.
+    fn schema() -> crate::schema::EventSchema;
 }
 
 /// A value usable as an event's key field.

@@ -43,8 +43,9 @@ mod tests {
         let later = new_event_id(1_770_814_800_001);
         assert_eq!(earlier.get_version_num(), 7);
         assert!(earlier < later);
-        let ids: std::collections::HashSet<Uuid> =
-            (0..10_000).map(|_| new_event_id(1_770_814_800_000)).collect();
+        let ids: std::collections::HashSet<Uuid> = (0..10_000)
+            .map(|_| new_event_id(1_770_814_800_000))
+            .collect();
         assert_eq!(ids.len(), 10_000);
     }
 }

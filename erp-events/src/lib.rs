@@ -12,6 +12,7 @@
 //! #[derive(Debug, Clone, Copy)]
 //! pub enum MovementAction { Received, Shipped, Transferred }
 //!
+//! /// A stock movement (its schema: `schemas/erp.inventory.movements/INVENTORY_MOVEMENT.v1.json`).
 //! #[erp_event(topic = "erp.inventory.movements", key = product_id, event_type = action)]
 //! #[derive(Debug, Clone)]
 //! pub struct InventoryMovement {
@@ -19,6 +20,7 @@
 //!     warehouse: String,
 //!     action: MovementAction,
 //!     quantity: i64,
+//!     to_warehouse: Option<String>,
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,6 +31,7 @@
 //!     warehouse: "WH-1".into(),
 //!     action: MovementAction::Received,
 //!     quantity: 5,
+//!     to_warehouse: None,
 //! };
 //! let delivery = publisher.publish(&movement).await?;
 //! println!("stored at partition {} offset {}", delivery.partition, delivery.offset);
@@ -36,27 +39,46 @@
 //! ```
 #![deny(missing_docs)]
 
+mod app;
 pub mod catalog;
 mod config;
+mod consumer;
 mod context;
+pub mod dlt;
 mod embedded;
 mod envelope;
 mod event;
+pub mod idempotency;
 mod ids;
 mod kafka;
+mod listener;
 mod publisher;
+mod record;
+mod retry;
+pub mod schema;
+mod sinks;
+mod stats;
 mod trace;
+mod worker;
 
 #[doc(hidden)]
 pub mod __private;
 
+pub use app::{App, AppError, ListenerReport, Running};
 pub use catalog::{Catalog, Topic, dead_letter_topic};
 pub use config::{Brokers, Config, KAFKA_BROKERS_VAR, REDIS_URL_VAR};
 pub use context::EventContext;
 pub use embedded::{EmbeddedBroker, EmbeddedError};
 pub use envelope::{DecodeError, Envelope};
-pub use erp_events_macros::{catalog, erp_event, erp_type};
+pub use erp_events_macros::{catalog, erp_event, erp_listener, erp_type};
 pub use event::{Event, EventKey, EventTypeName};
+pub use idempotency::{IdempotencySettings, IdempotencyStore, MemoryStore, RedisStore};
 pub use kafka::Kafka;
+pub use listener::{
+    HandlerError, IntoListener, Listener, ListenerExt, ListenerOptions, State, WithState,
+};
 pub use publisher::{Delivery, PendingDelivery, PublishError, Publisher};
+pub use record::Record;
+pub use retry::Backoff;
+pub use stats::ListenerCounts;
 pub use trace::{TRACEPARENT, TraceContext};

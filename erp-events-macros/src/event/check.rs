@@ -1,15 +1,25 @@
 //! The checks of one `#[erp_event]` against the rules and the catalog.
 
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
 use crate::compile_catalog::CompileCatalog;
 use crate::errors::Errors;
 use crate::names::{backticked, did_you_mean};
 
 use super::model::{EventModel, EventType};
 
+/// The command that writes schema files from the Rust types.
+pub const WRITE_COMMAND: &str = "ERP_EVENTS_WRITE_SCHEMAS=1 cargo run --bin erp-schemas -- write";
+
 /// Reports every problem of `model`; returns the topic's declared consumer groups.
 pub fn check(model: &EventModel, catalog: &CompileCatalog, errors: &mut Errors) -> Vec<String> {
     if let Some(span) = model.generics_span {
-        errors.at(span, "an event cannot have generic parameters: its schema is fixed");
+        errors.at(
+            span,
+            "an event cannot have generic parameters: its schema is fixed",
+        );
     }
     check_fields_named(model, errors);
     let Some(topic) = &model.topic else {
@@ -33,7 +43,7 @@ pub fn check(model: &EventModel, catalog: &CompileCatalog, errors: &mut Errors) 
                 topic.span(),
                 format!(
                     "topic `{name}` is not declared in `{}`; declared topics: {}{}",
-                    catalog.catalog().dir().join("catalog.toml").display(),
+                    catalog.display(&catalog.catalog().dir().join("catalog.toml")),
                     backticked(names.clone()),
                     did_you_mean(&name, names)
                 ),
@@ -68,6 +78,145 @@ fn check_fields_named(model: &EventModel, errors: &mut Errors) {
                     did_you_mean(&name, field_names.iter().map(String::as_str))
                 ),
             );
+        }
+    }
+}
+
+/// Compares the struct with its schema file (and the schema with its previous versions).
+/// Returns the field type assertions the compiler checks against the schema's JSON types.
+pub fn check_schema(
+    model: &EventModel,
+    catalog: &CompileCatalog,
+    topic: &str,
+    errors: &mut Errors,
+) -> TokenStream {
+    if CompileCatalog::writing_schemas() || model.fields.is_empty() {
+        return TokenStream::new();
+    }
+    let name = model.schema_name();
+    let path = catalog.catalog().schema_path(topic, &name, model.version);
+    let schema = match catalog.schema(topic, &name, model.version) {
+        Ok(Some(schema)) => schema,
+        Ok(None) => {
+            errors.at(
+                model.version_span,
+                format!(
+                    "no schema for version {} of `{name}`: `{}` does not exist; write it from this struct with `{WRITE_COMMAND}`",
+                    model.version,
+                    catalog.display(&path)
+                ),
+            );
+            return TokenStream::new();
+        }
+        Err(message) => {
+            errors.at(model.ident.span(), message);
+            return TokenStream::new();
+        }
+    };
+    let label = format!("`{name}.v{}`", model.version);
+    let mut assertions = Vec::new();
+    for field in &model.fields {
+        let Some(property) = schema.property(&field.json_name) else {
+            let names: Vec<&str> = schema.properties.iter().map(|p| p.name.as_str()).collect();
+            errors.at(
+                field.ident.span(),
+                format!(
+                    "field `{}` (JSON `{}`) is not in the schema {label}; its properties are {}{}",
+                    field.ident,
+                    field.json_name,
+                    backticked(names.iter().copied()),
+                    did_you_mean(&field.json_name, names.iter().copied())
+                ),
+            );
+            continue;
+        };
+        match (field.option_of.is_some(), property.required) {
+            (true, true) => errors.at(
+                field.ty.span(),
+                format!(
+                    "`{}` is required in the schema {label}, so the field cannot be an `Option`",
+                    field.json_name
+                ),
+            ),
+            (false, false) => errors.at(
+                field.ty.span(),
+                format!(
+                    "`{}` is optional in the schema {label} (not in `required`), so the field must be an `Option<_>`",
+                    field.json_name
+                ),
+            ),
+            _ => {}
+        }
+        let expect = format_ident!("expect_{}", property.json_type.as_str());
+        let ty = field.value_type();
+        assertions.push(quote_spanned!(ty.span()=> ::erp_events::__private::#expect::<#ty>();));
+    }
+    for property in &schema.properties {
+        if !model.fields.iter().any(|f| f.json_name == property.name) {
+            errors.at(
+                model.ident.span(),
+                format!(
+                    "the schema {label} has {} property `{}` ({}), which `{}` lacks",
+                    if property.required {
+                        "a required"
+                    } else {
+                        "an optional"
+                    },
+                    property.name,
+                    property.json_type.as_str(),
+                    model.ident
+                ),
+            );
+        }
+    }
+    check_evolution(model, catalog, topic, &name, errors);
+    quote! {
+        const _: () = {
+            #[allow(dead_code)]
+            fn schema_types() {
+                #(#assertions)*
+            }
+        };
+    }
+}
+
+/// Each version of the schema, up to the struct's, must be readable by consumers of the one
+/// before it.
+fn check_evolution(
+    model: &EventModel,
+    catalog: &CompileCatalog,
+    topic: &str,
+    name: &str,
+    errors: &mut Errors,
+) {
+    for version in 2..=model.version {
+        let pair = (
+            catalog.schema(topic, name, version - 1),
+            catalog.schema(topic, name, version),
+        );
+        match pair {
+            (Ok(Some(older)), Ok(Some(newer))) => {
+                let problems = erp_events_catalog::check_backward_compatible(&older, &newer);
+                if !problems.is_empty() {
+                    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    errors.at(
+                        model.version_span,
+                        format!(
+                            "version {version} of `{name}` is not backward compatible with version {}: {}; a new version may only add optional properties",
+                            version - 1,
+                            list.join("; ")
+                        ),
+                    );
+                }
+            }
+            (Ok(None), _) => errors.at(
+                model.version_span,
+                format!(
+                    "no schema for version {} of `{name}`: every earlier version is kept, so that compatibility can be checked",
+                    version - 1
+                ),
+            ),
+            _ => {}
         }
     }
 }

@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::ItemStruct;
 use syn::spanned::Spanned;
 
-use crate::payload::serde_derives;
+use crate::payload::{doc_text, property_list, serde_derives};
 
 use super::model::{EventModel, EventType};
 
@@ -35,6 +35,8 @@ pub fn expand(model: &EventModel, item: &ItemStruct, consumers: &[String]) -> To
         }
         None => quote!(::std::borrow::Cow::Borrowed("")),
     };
+    let description = doc_text(&item.attrs);
+    let properties = property_list(&model.fields);
     quote! {
         #derives
         #item
@@ -51,6 +53,10 @@ pub fn expand(model: &EventModel, item: &ItemStruct, consumers: &[String]) -> To
 
             fn key(&self) -> ::std::borrow::Cow<'_, str> {
                 #key
+            }
+
+            fn schema() -> ::erp_events::schema::EventSchema {
+                ::erp_events::__private::event_schema(#schema, #description, #properties)
             }
         }
     }

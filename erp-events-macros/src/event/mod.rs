@@ -15,7 +15,10 @@ use crate::errors::Errors;
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let Ok(mut item) = syn::parse2::<ItemStruct>(item.clone()) else {
-        errors.at(Span::call_site(), "`#[erp_event]` goes on a struct with named fields");
+        errors.at(
+            Span::call_site(),
+            "`#[erp_event]` goes on a struct with named fields",
+        );
         let compile_errors = errors.to_compile_errors();
         return quote!(#item #compile_errors);
     };
@@ -31,6 +34,12 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         .as_ref()
         .map(|catalog| check::check(&model, catalog, &mut errors))
         .unwrap_or_default();
+    let schema_checks = match (&catalog, &model.topic) {
+        (Some(catalog), Some(topic)) if catalog.catalog().topic(&topic.value()).is_some() => {
+            check::check_schema(&model, catalog, &topic.value(), &mut errors)
+        }
+        _ => TokenStream::new(),
+    };
     let expanded = expand::expand(&model, &item, &consumers);
     let tracking = catalog
         .as_ref()
@@ -39,6 +48,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let compile_errors = errors.to_compile_errors();
     quote! {
         #expanded
+        #schema_checks
         const _: () = { #tracking };
         #compile_errors
     }

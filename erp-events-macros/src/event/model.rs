@@ -51,9 +51,12 @@ impl EventModel {
         let event_type = match find(&args, "event_type") {
             None => EventType::StructName,
             Some(arg) if matches!(&arg.value, crate::args::ArgValue::Expr(syn::Expr::Lit(_))) => {
-                arg.lit_str(errors).map_or(EventType::StructName, EventType::Fixed)
+                arg.lit_str(errors)
+                    .map_or(EventType::StructName, EventType::Fixed)
             }
-            Some(arg) => arg.ident(errors).map_or(EventType::StructName, EventType::Field),
+            Some(arg) => arg
+                .ident(errors)
+                .map_or(EventType::StructName, EventType::Field),
         };
         EventModel {
             ident: item.ident.clone(),

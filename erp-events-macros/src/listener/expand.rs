@@ -1,0 +1,91 @@
+//! Code generation for `#[erp_listener]`: a unit struct implementing `Listener`.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::ItemFn;
+use syn::spanned::Spanned;
+
+use super::model::{Handler, ListenerModel};
+
+/// The struct named like the function, its `call` (the function itself) and its `Listener` impl.
+pub fn expand(
+    model: &ListenerModel,
+    handler: &Handler,
+    function: &ItemFn,
+    group_message: Option<&str>,
+) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function;
+    let name = &sig.ident;
+    let name_text = name.to_string();
+    let inputs = &sig.inputs;
+    let output = &handler.output;
+    let envelope_type = &handler.envelope_type;
+    let group = model.group.as_ref().map(|g| g.value()).unwrap_or_default();
+    let (retries, concurrency, idempotent) = (model.retries, model.concurrency, model.idempotent);
+    let (initial_ms, multiplier, max_ms) = model.backoff;
+    let (state_type, state_arg) = match &handler.state_type {
+        Some(ty) => (
+            quote_spanned!(ty.span()=> <#ty as ::erp_events::__private::HandlerState>::State),
+            quote_spanned!(ty.span()=> , <#ty as ::erp_events::__private::HandlerState>::from_state(state)),
+        ),
+        None => (quote!(()), quote!()),
+    };
+    let event_type = quote_spanned!(envelope_type.span()=> <#envelope_type as ::erp_events::__private::HandlerEnvelope>::Event);
+    let result = quote_spanned! {output.span()=>
+        ::erp_events::__private::into_handler_result(#name::call(event #state_arg).await)
+    };
+    let group_check = group_message.map(|message| {
+        let span = model.group.as_ref().map_or_else(proc_macro2::Span::call_site, |g| g.span());
+        quote_spanned! {span=>
+            const _: () = ::erp_events::__private::assert_consumer_group::<#event_type>(#group, #message);
+        }
+    });
+    quote! {
+        #(#attrs)*
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy, Default)]
+        #vis struct #name;
+
+        impl #name {
+            /// The handler function itself (e.g. to unit-test it without Kafka).
+            #vis async fn call(#inputs) -> #output #block
+        }
+
+        impl ::erp_events::Listener for #name {
+            type Event = #event_type;
+            type State = #state_type;
+            const GROUP: &'static str = #group;
+            const NAME: &'static str = #name_text;
+
+            fn options(&self) -> ::erp_events::ListenerOptions {
+                ::erp_events::ListenerOptions {
+                    retries: #retries,
+                    backoff: ::erp_events::Backoff {
+                        initial: ::std::time::Duration::from_millis(#initial_ms),
+                        multiplier: #multiplier,
+                        max: ::std::time::Duration::from_millis(#max_ms),
+                    },
+                    concurrency: #concurrency,
+                    idempotent: #idempotent,
+                }
+            }
+
+            #[allow(unused_variables)]
+            fn handle(
+                &self,
+                event: ::erp_events::Envelope<Self::Event>,
+                state: &Self::State,
+            ) -> impl ::std::future::Future<Output = ::std::result::Result<(), ::erp_events::HandlerError>> + ::std::marker::Send {
+                let call = async move { #result };
+                call
+            }
+        }
+
+        #group_check
+    }
+}

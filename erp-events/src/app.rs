@@ -1,0 +1,282 @@
+//! Assembling an application: the listeners, their store, and running until a signal.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::consumer::{GroupConsumer, consumer_config};
+use crate::dlt::KafkaDeadLetters;
+use crate::embedded::EmbeddedError;
+use crate::idempotency::{
+    IdempotencySettings, IdempotencyStore, MemoryStore, RedisStore, StoreError,
+};
+use crate::kafka::Kafka;
+use crate::listener::{IntoListener, Listener};
+use crate::sinks::DeadLetterSink;
+use crate::stats::{ListenerCounts, ListenerStats};
+use crate::worker::{Idempotency, ListenerRuntime, Route};
+
+/// An application's listeners, ready to run.
+///
+/// ```no_run
+/// # use erp_events::{App, Config};
+/// # async fn run() -> Result<(), erp_events::AppError> {
+/// let app = App::from_config(&Config::from_env(), erp_events::catalog!())?;
+/// // app.listener(on_movement.with_state(index)).listener(on_audit)
+/// app.run_until_signal().await?;
+/// # Ok(()) }
+/// ```
+pub struct App {
+    kafka: Kafka,
+    store: Arc<dyn IdempotencyStore>,
+    settings: IdempotencySettings,
+    pending: Vec<BuildRoute>,
+    overrides: Vec<(String, String)>,
+    shutdown_timeout: Duration,
+}
+
+/// Builds a listener's runtime once the application starts.
+type BuildRoute = Box<dyn FnOnce(&Wiring) -> Arc<dyn Route>>;
+
+/// What every listener runtime is built with.
+struct Wiring {
+    store: Arc<dyn IdempotencyStore>,
+    settings: IdempotencySettings,
+    dead_letters: Arc<dyn DeadLetterSink>,
+}
+
+/// Why an application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The embedded broker did not start.
+    #[error(transparent)]
+    Embedded(#[from] EmbeddedError),
+    /// The Redis URL is invalid.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A Kafka client could not be created.
+    #[error("cannot create a Kafka client: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// Two listeners of one group listen to the same topic.
+    #[error(
+        "listeners `{first}` and `{second}` both consume `{topic}` in group `{group}`; a group has one listener per topic"
+    )]
+    DuplicateListener {
+        /// The group.
+        group: &'static str,
+        /// The topic.
+        topic: &'static str,
+        /// The listener added first.
+        first: &'static str,
+        /// The listener added second.
+        second: &'static str,
+    },
+    /// Waiting for SIGINT/SIGTERM failed.
+    #[error("cannot listen for shutdown signals: {0}")]
+    Signal(std::io::Error),
+}
+
+impl App {
+    /// An application on `kafka` with the in-memory idempotency store.
+    pub fn new(kafka: &Kafka) -> Self {
+        App {
+            kafka: kafka.clone(),
+            store: Arc::new(MemoryStore::new()),
+            settings: IdempotencySettings::default(),
+            pending: Vec::new(),
+            overrides: Vec::new(),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// An application as the configuration says: `KAFKA_BROKERS` or the embedded broker with
+    /// `catalog`'s topics, and `REDIS_URL` or the in-memory store.
+    pub fn from_config(config: &Config, catalog: &Catalog) -> Result<Self, AppError> {
+        let app = App::new(&Kafka::connect(&config.brokers, catalog)?);
+        Ok(match &config.redis_url {
+            Some(url) => app.idempotency_store(RedisStore::new(url)?),
+            None => app,
+        })
+    }
+
+    /// The Kafka cluster, e.g. to create publishers on it.
+    pub fn kafka(&self) -> &Kafka {
+        &self.kafka
+    }
+
+    /// Uses `store` for idempotent listeners.
+    pub fn idempotency_store(mut self, store: impl IdempotencyStore) -> Self {
+        self.store = Arc::new(store);
+        self
+    }
+
+    /// Sets the `done` TTL and the claim lease.
+    pub fn idempotency_settings(mut self, settings: IdempotencySettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Sets a librdkafka property on every consumer (e.g. `session.timeout.ms`).
+    pub fn consumer_config(mut self, key: &str, value: &str) -> Self {
+        self.overrides.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// How long shutdown waits for handlers in progress (30 s by default).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Adds a listener: `app.listener(handler)`, or `app.listener(handler.with_state(s))` for
+    /// a handler that takes `State<S>`.
+    pub fn listener(mut self, listener: impl IntoListener) -> Self {
+        let (listener, state) = listener.into_parts();
+        self.pending.push(Box::new(move |wiring: &Wiring| {
+            let options = listener.options();
+            let runtime = ListenerRuntime {
+                idempotency: options
+                    .idempotent
+                    .then(|| Idempotency::new(wiring.store.clone(), wiring.settings, &options)),
+                concurrency: Arc::new(Semaphore::new(options.concurrency.max(1))),
+                dead_letters: wiring.dead_letters.clone(),
+                stats: Arc::new(ListenerStats::default()),
+                options,
+                state,
+                listener,
+            };
+            Arc::new(runtime) as Arc<dyn Route>
+        }));
+        self
+    }
+
+    /// Starts one consumer per group and returns at once.
+    pub fn start(self) -> Result<Running, AppError> {
+        let wiring = Wiring {
+            store: self.store,
+            settings: self.settings,
+            dead_letters: Arc::new(KafkaDeadLetters::new(&self.kafka)?),
+        };
+        let mut groups: BTreeMap<&'static str, Vec<Arc<dyn Route>>> = BTreeMap::new();
+        for build in self.pending {
+            let route = build(&wiring);
+            let routes = groups.entry(route.group()).or_default();
+            if let Some(first) = routes.iter().find(|r| r.topic() == route.topic()) {
+                return Err(AppError::DuplicateListener {
+                    group: route.group(),
+                    topic: route.topic(),
+                    first: first.name(),
+                    second: route.name(),
+                });
+            }
+            routes.push(route);
+        }
+        let stop = CancellationToken::new();
+        let mut listeners = Vec::new();
+        let mut tasks = Vec::new();
+        for (group, routes) in groups {
+            let mut config = consumer_config(&self.kafka, group);
+            for (key, value) in &self.overrides {
+                config.set(key, value);
+            }
+            listeners.extend(routes.iter().map(|route| ListenerHandle {
+                group,
+                name: route.name(),
+                topic: route.topic(),
+                stats: route.stats(),
+            }));
+            let (consumer, resume) =
+                GroupConsumer::new(config, group, routes, stop.clone(), self.shutdown_timeout)?;
+            tasks.push(tokio::spawn(consumer.run(resume)));
+        }
+        Ok(Running {
+            stop,
+            tasks,
+            listeners,
+        })
+    }
+
+    /// Starts, then runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> Result<Vec<ListenerReport>, AppError> {
+        let running = self.start()?;
+        shutdown_signal().await.map_err(AppError::Signal)?;
+        info!("shutdown signal received");
+        Ok(running.shutdown().await)
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await
+}
+
+struct ListenerHandle {
+    group: &'static str,
+    name: &'static str,
+    topic: &'static str,
+    stats: Arc<ListenerStats>,
+}
+
+/// What one listener did, as reported by [`Running::reports`] and at shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerReport {
+    /// The consumer group.
+    pub group: &'static str,
+    /// The handler's name.
+    pub name: &'static str,
+    /// The topic.
+    pub topic: &'static str,
+    /// The counts.
+    pub counts: ListenerCounts,
+}
+
+/// A started application.
+pub struct Running {
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    listeners: Vec<ListenerHandle>,
+}
+
+impl Running {
+    /// What each listener did so far.
+    pub fn reports(&self) -> Vec<ListenerReport> {
+        self.listeners
+            .iter()
+            .map(|l| ListenerReport {
+                group: l.group,
+                name: l.name,
+                topic: l.topic,
+                counts: l.stats.snapshot(),
+            })
+            .collect()
+    }
+
+    /// Stops fetching, lets handlers in progress finish (within the shutdown timeout),
+    /// commits, leaves the groups, and reports what each listener did.
+    pub async fn shutdown(mut self) -> Vec<ListenerReport> {
+        self.stop.cancel();
+        for task in std::mem::take(&mut self.tasks) {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "a consumer task failed");
+            }
+        }
+        self.reports()
+    }
+}

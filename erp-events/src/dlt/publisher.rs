@@ -1,0 +1,115 @@
+//! Publishing dead letters to `<topic>.DLT` on Kafka.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+
+use crate::catalog::dead_letter_topic;
+use crate::kafka::Kafka;
+use crate::record::Record;
+use crate::sinks::{DeadLetterError, DeadLetterFuture, DeadLetterSink};
+
+/// How long one dead-letter publish may take before it counts as failed (and is retried).
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Writes dead letters to the original record's partition of `<topic>.DLT` when the DLT has
+/// that partition, else lets the key choose (Spring's default destination resolver).
+pub(crate) struct KafkaDeadLetters {
+    producer: FutureProducer,
+    partitions: Mutex<HashMap<String, i32>>,
+    _kafka: Kafka,
+}
+
+impl KafkaDeadLetters {
+    pub(crate) fn new(kafka: &Kafka) -> Result<Self, rdkafka::error::KafkaError> {
+        let producer = kafka
+            .client_config()
+            .set("client.id", "erp-dead-letters")
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.max.bytes", "16777216")
+            .set(
+                "message.timeout.ms",
+                PUBLISH_TIMEOUT.as_millis().to_string(),
+            )
+            .create()?;
+        Ok(KafkaDeadLetters {
+            producer,
+            partitions: Mutex::new(HashMap::new()),
+            _kafka: kafka.clone(),
+        })
+    }
+
+    async fn partition_count(&self, topic: &str) -> Result<i32, DeadLetterError> {
+        if let Some(count) = self.partitions.lock().expect("not poisoned").get(topic) {
+            return Ok(*count);
+        }
+        let producer = self.producer.clone();
+        let name = topic.to_owned();
+        let count = tokio::task::spawn_blocking(move || {
+            let metadata = producer
+                .client()
+                .fetch_metadata(Some(&name), Duration::from_secs(10))
+                .map_err(|error| error.to_string())?;
+            match metadata.topics().first() {
+                Some(topic) if topic.error().is_none() && !topic.partitions().is_empty() => {
+                    Ok(topic.partitions().len() as i32)
+                }
+                _ => {
+                    Err("the topic does not exist; provision the catalog's topics first".to_owned())
+                }
+            }
+        })
+        .await
+        .expect("metadata lookup does not panic")
+        .map_err(|message| DeadLetterError {
+            topic: topic.to_owned(),
+            message,
+        })?;
+        self.partitions
+            .lock()
+            .expect("not poisoned")
+            .insert(topic.to_owned(), count);
+        Ok(count)
+    }
+}
+
+impl DeadLetterSink for KafkaDeadLetters {
+    fn publish<'a>(
+        &'a self,
+        record: &'a Record,
+        headers: Vec<(String, Option<Vec<u8>>)>,
+    ) -> DeadLetterFuture<'a> {
+        Box::pin(async move {
+            let topic = dead_letter_topic(record.topic);
+            let partitions = self.partition_count(&topic).await?;
+            let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+            for (key, value) in &headers {
+                owned = owned.insert(Header {
+                    key,
+                    value: value.as_deref(),
+                });
+            }
+            let dead_letter = FutureRecord::<[u8], [u8]> {
+                topic: &topic,
+                partition: (record.partition < partitions).then_some(record.partition),
+                payload: record.value.as_deref(),
+                key: record.key.as_deref(),
+                timestamp: None,
+                headers: Some(owned),
+            };
+            self.producer
+                .send(dead_letter, Timeout::After(PUBLISH_TIMEOUT))
+                .await
+                .map(drop)
+                .map_err(|(error, _)| DeadLetterError {
+                    topic,
+                    message: error.to_string(),
+                })
+        })
+    }
+}

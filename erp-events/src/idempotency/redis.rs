@@ -1,0 +1,108 @@
+//! The Redis store: claims shared by every process of a group, pipelined per batch.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{Claim, IdempotencyStore, StoreError, StoreFuture};
+
+/// Claims in Redis (7.0 or newer, for `SET … NX GET`), through a reconnecting, multiplexed
+/// connection. A batch of keys costs one round trip.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+}
+
+impl RedisStore {
+    /// A store at `url` (`redis://host:port[/db]`). The connection is made on first use, so a
+    /// listener can start while Redis is down (it then waits, failing closed).
+    pub fn new(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connection =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        Ok(RedisStore { connection })
+    }
+
+    /// The underlying connection, for handlers that keep their effects in the same Redis.
+    pub fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+}
+
+fn unavailable(error: redis::RedisError) -> StoreError {
+    StoreError(error.to_string())
+}
+
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis().clamp(1, u128::from(u64::MAX)) as u64
+}
+
+impl IdempotencyStore for RedisStore {
+    fn claim<'a>(&'a self, keys: &'a [String], lease: Duration) -> StoreFuture<'a, Vec<Claim>> {
+        Box::pin(async move {
+            let mut pipe = redis::pipe();
+            for key in keys {
+                pipe.cmd("SET")
+                    .arg(key)
+                    .arg("processing")
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(lease))
+                    .arg("GET");
+            }
+            let found: Vec<Option<String>> = pipe
+                .query_async(&mut self.connection.clone())
+                .await
+                .map_err(unavailable)?;
+            Ok(found
+                .into_iter()
+                .map(|previous| match previous.as_deref() {
+                    None => Claim::Acquired,
+                    Some("done") => Claim::Done,
+                    Some(_) => Claim::InProgress,
+                })
+                .collect())
+        })
+    }
+
+    fn confirm<'a>(&'a self, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut pipe = redis::pipe();
+            for key in keys {
+                pipe.cmd("SET")
+                    .arg(key)
+                    .arg("done")
+                    .arg("PX")
+                    .arg(millis(ttl))
+                    .ignore();
+            }
+            pipe.query_async::<()>(&mut self.connection.clone())
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn release<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(());
+            }
+            redis::cmd("DEL")
+                .arg(keys)
+                .query_async::<()>(&mut self.connection.clone())
+                .await
+                .map_err(unavailable)
+        })
+    }
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,35 @@
+//! What a partition worker hands back to its transport: progress and dead letters.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::record::Record;
+
+/// Where a worker reports that every record up to `offset` is handled or dead-lettered.
+pub(crate) trait OffsetSink: Send + Sync + 'static {
+    /// Records that `offset` (and everything before it in the partition) is done.
+    fn store(&self, topic: &'static str, partition: i32, offset: i64);
+}
+
+/// A boxed dead-letter publication.
+pub(crate) type DeadLetterFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<(), DeadLetterError>> + Send + 'a>>;
+
+/// Publishing a dead letter failed; the worker keeps the record and tries again.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot publish to `{topic}`: {message}")]
+pub(crate) struct DeadLetterError {
+    pub(crate) topic: String,
+    pub(crate) message: String,
+}
+
+/// Where dead letters go: `<topic>.DLT` on Kafka, a list in process.
+pub(crate) trait DeadLetterSink: Send + Sync + 'static {
+    /// Publishes `record` with `headers` (the original's plus the dead-letter ones) to the
+    /// dead-letter topic of `record.topic`.
+    fn publish<'a>(
+        &'a self,
+        record: &'a Record,
+        headers: Vec<(String, Option<Vec<u8>>)>,
+    ) -> DeadLetterFuture<'a>;
+}

@@ -1,0 +1,520 @@
+//! Processing one partition of one listener: records in order, each claimed, handled with
+//! retries or dead-lettered, and only then marked done for the transport. Claims are taken and
+//! confirmed per batch (one store round trip each); a handled record whose offset is committed
+//! before its confirmation is never redelivered, so the order of the two does not matter.
+//!
+//! A worker never panics on input and never reports an offset whose record was neither handled
+//! nor dead-lettered. When the idempotency store or the dead-letter topic is unreachable it
+//! waits, retrying with backoff, and its queue fills until the transport stops fetching for it.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, Span, debug, error, warn};
+
+use crate::context::EventContext;
+use crate::dlt::{DECODE_ERROR_TYPE, DeadLetterReason, dead_letter_headers};
+use crate::envelope::{DecodeError, Envelope};
+use crate::idempotency::{
+    Claim, IdempotencySettings, IdempotencyStore, StoreFuture, idempotency_key,
+};
+use crate::listener::{HandlerError, Listener, ListenerOptions};
+use crate::record::Record;
+use crate::retry::Backoff;
+use crate::sinks::{DeadLetterSink, OffsetSink};
+use crate::stats::ListenerStats;
+use crate::trace::{TRACEPARENT, TraceContext};
+
+/// Records taken from the queue, claimed and confirmed together.
+const MAX_BATCH: usize = 256;
+
+/// Waiting on an unreachable store or dead-letter topic, or on another holder's claim.
+const WAIT: Backoff = Backoff {
+    initial: Duration::from_millis(50),
+    multiplier: 2.0,
+    max: Duration::from_secs(2),
+};
+
+/// The worker was told to stop (shutdown or partition revoked) before finishing a record.
+#[derive(Debug)]
+pub(crate) struct Stopped;
+
+/// A listener with everything its workers share.
+pub(crate) struct ListenerRuntime<L: Listener> {
+    pub(crate) listener: L,
+    pub(crate) state: L::State,
+    pub(crate) options: ListenerOptions,
+    pub(crate) idempotency: Option<Idempotency>,
+    pub(crate) concurrency: Arc<Semaphore>,
+    pub(crate) dead_letters: Arc<dyn DeadLetterSink>,
+    pub(crate) stats: Arc<ListenerStats>,
+}
+
+/// The store of an idempotent listener, with the lease its retries need.
+pub(crate) struct Idempotency {
+    store: Arc<dyn IdempotencyStore>,
+    done_ttl: Duration,
+    lease: Duration,
+}
+
+impl Idempotency {
+    /// Claims in `store`, leased long enough for `options`' retries.
+    pub(crate) fn new(
+        store: Arc<dyn IdempotencyStore>,
+        settings: IdempotencySettings,
+        options: &ListenerOptions,
+    ) -> Self {
+        Idempotency {
+            store,
+            done_ttl: settings.done_ttl,
+            lease: settings.lease + options.backoff.total(options.retries),
+        }
+    }
+}
+
+/// One partition's place in its transport.
+pub(crate) struct Partition {
+    pub(crate) topic: &'static str,
+    pub(crate) partition: i32,
+    pub(crate) offsets: Arc<dyn OffsetSink>,
+    pub(crate) stop: CancellationToken,
+    pub(crate) drained: Option<DrainSignal>,
+}
+
+/// Tells the transport that a paused partition's queue has room again.
+pub(crate) struct DrainSignal {
+    pub(crate) paused: Arc<AtomicBool>,
+    pub(crate) low_water: usize,
+    pub(crate) resume: mpsc::UnboundedSender<(&'static str, i32)>,
+}
+
+impl DrainSignal {
+    fn check(&self, topic: &'static str, partition: i32, queued: usize) {
+        if queued <= self.low_water && self.paused.swap(false, Ordering::AcqRel) {
+            // The transport is gone only at shutdown, when resuming no longer matters.
+            let _ = self.resume.send((topic, partition));
+        }
+    }
+}
+
+/// Claims of one batch: what each key found, and what became of it.
+#[derive(Default)]
+struct ClaimBook {
+    found: HashMap<String, Claim>,
+    handled: Vec<String>,
+    to_release: Vec<String>,
+}
+
+async fn sleep_or_stop(stop: &CancellationToken, delay: Duration) -> Result<(), Stopped> {
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => Err(Stopped),
+        _ = tokio::time::sleep(delay) => Ok(()),
+    }
+}
+
+impl<L: Listener> ListenerRuntime<L> {
+    /// Processes `queue` until it closes or `partition.stop` fires.
+    pub(crate) async fn run_partition(
+        self: Arc<Self>,
+        partition: Partition,
+        mut queue: mpsc::Receiver<Record>,
+    ) {
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = partition.stop.cancelled() => return,
+                record = queue.recv() => match record {
+                    Some(record) => record,
+                    None => return,
+                },
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
+            }
+            if let Some(drained) = &partition.drained {
+                drained.check(partition.topic, partition.partition, queue.len());
+            }
+            let permit = tokio::select! {
+                biased;
+                _ = partition.stop.cancelled() => return,
+                permit = self.concurrency.acquire() => permit.expect("the semaphore is never closed"),
+            };
+            let result = self.process_batch(&partition, batch).await;
+            drop(permit);
+            if result.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn process_batch(&self, p: &Partition, batch: Vec<Record>) -> Result<(), Stopped> {
+        let decoded: Vec<Result<Envelope<L::Event>, DecodeError>> = batch
+            .iter()
+            .map(|record| Envelope::decode_event(record.value.as_deref().unwrap_or_default()))
+            .collect();
+        let mut claims = self.claim_batch(p, &decoded).await?;
+        let mut outcome = Ok(());
+        for (record, envelope) in batch.iter().zip(decoded) {
+            if p.stop.is_cancelled() {
+                // Revoked or shutting down: the rest of the batch is redelivered.
+                outcome = Err(Stopped);
+                break;
+            }
+            let span = tracing::info_span!(
+                "erp.record",
+                topic = p.topic,
+                partition = p.partition,
+                offset = record.offset,
+                group = L::GROUP,
+                listener = L::NAME,
+                event_id = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
+                attempt = tracing::field::Empty,
+            );
+            let processed = self
+                .process_record(p, record, envelope, &mut claims)
+                .instrument(span)
+                .await;
+            match processed {
+                // Handled, skipped or dead-lettered: its offset may be committed.
+                Ok(()) => p.offsets.store(p.topic, p.partition, record.offset),
+                Err(Stopped) => {
+                    outcome = Err(Stopped);
+                    break;
+                }
+            }
+        }
+        self.settle_claims(p, claims).await;
+        outcome
+    }
+
+    async fn process_record(
+        &self,
+        p: &Partition,
+        record: &Record,
+        decoded: Result<Envelope<L::Event>, DecodeError>,
+        claims: &mut ClaimBook,
+    ) -> Result<(), Stopped> {
+        let envelope = match decoded {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                let reason = DeadLetterReason {
+                    error_type: DECODE_ERROR_TYPE.to_owned(),
+                    message: error.to_string(),
+                    attempts: 0,
+                };
+                return self.dead_letter(p, record, reason).await;
+            }
+        };
+        let span = Span::current();
+        span.record("event_id", tracing::field::display(envelope.event_id));
+        if let Some(trace_id) = &envelope.trace_id {
+            span.record("trace_id", trace_id.as_str());
+        }
+        let key = match &self.idempotency {
+            None => None,
+            Some(idempotency) => {
+                let key = idempotency_key(L::GROUP, &envelope.event_id);
+                match self.resolve_claim(p, idempotency, &key, claims).await? {
+                    Claim::Done => {
+                        self.stats.duplicate();
+                        debug!("duplicate event skipped");
+                        return Ok(());
+                    }
+                    _ => Some(key),
+                }
+            }
+        };
+        let result = match self.handle_with_retries(p, record, envelope).await {
+            Ok(result) => result,
+            Err(Stopped) => {
+                claims.to_release.extend(key);
+                return Err(Stopped);
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.stats.handled();
+                claims.handled.extend(key);
+                Ok(())
+            }
+            Err((error, attempts)) => {
+                let reason = DeadLetterReason {
+                    error_type: error.type_name().to_owned(),
+                    message: error.to_string(),
+                    attempts,
+                };
+                // Whether or not it reaches the DLT now, the claim must not block a redelivery.
+                claims.to_release.extend(key);
+                self.dead_letter(p, record, reason).await
+            }
+        }
+    }
+
+    /// Claims the batch's keys in one call (fail-closed: waits while the store is unreachable).
+    async fn claim_batch(
+        &self,
+        p: &Partition,
+        decoded: &[Result<Envelope<L::Event>, DecodeError>],
+    ) -> Result<ClaimBook, Stopped> {
+        let Some(idempotency) = &self.idempotency else {
+            return Ok(ClaimBook::default());
+        };
+        let mut seen = HashSet::new();
+        let keys: Vec<String> = decoded
+            .iter()
+            .filter_map(|envelope| envelope.as_ref().ok())
+            .map(|envelope| idempotency_key(L::GROUP, &envelope.event_id))
+            .filter(|key| seen.insert(key.clone()))
+            .collect();
+        if keys.is_empty() {
+            return Ok(ClaimBook::default());
+        }
+        let found = fail_closed(&p.stop, "claim", || {
+            idempotency.store.claim(&keys, idempotency.lease)
+        })
+        .await?;
+        Ok(ClaimBook {
+            found: keys.into_iter().zip(found).collect(),
+            ..ClaimBook::default()
+        })
+    }
+
+    /// Decides a record's claim: the batch's answer, or (for a key seen earlier in the batch,
+    /// or held by someone else) a fresh claim, waiting while another holder has it.
+    async fn resolve_claim(
+        &self,
+        p: &Partition,
+        idempotency: &Idempotency,
+        key: &str,
+        claims: &mut ClaimBook,
+    ) -> Result<Claim, Stopped> {
+        let mut claim = match claims.found.remove(key) {
+            Some(claim) => claim,
+            None if claims.handled.iter().any(|handled| handled == key) => return Ok(Claim::Done),
+            None => Claim::InProgress,
+        };
+        let keys = [key.to_owned()];
+        let mut waits = 0;
+        while claim == Claim::InProgress {
+            waits += 1;
+            if waits == 1 {
+                debug!("event claimed by another consumer; waiting");
+            }
+            sleep_or_stop(&p.stop, WAIT.delay(waits)).await?;
+            let found = fail_closed(&p.stop, "claim", || {
+                idempotency.store.claim(&keys, idempotency.lease)
+            })
+            .await?;
+            claim = found.first().copied().unwrap_or(Claim::InProgress);
+        }
+        Ok(claim)
+    }
+
+    /// Confirms what was handled and releases what was not.
+    async fn settle_claims(&self, p: &Partition, claims: ClaimBook) {
+        let Some(idempotency) = &self.idempotency else {
+            return;
+        };
+        if !claims.handled.is_empty() {
+            let confirmed = fail_closed(&p.stop, "confirm", || {
+                idempotency
+                    .store
+                    .confirm(&claims.handled, idempotency.done_ttl)
+            })
+            .await;
+            if confirmed.is_err() {
+                warn!(
+                    count = claims.handled.len(),
+                    "stopping before handled events were confirmed; their claims expire with the lease"
+                );
+            }
+        }
+        let unstarted = claims
+            .found
+            .into_iter()
+            .filter(|(_, claim)| *claim == Claim::Acquired)
+            .map(|(key, _)| key);
+        let release: Vec<String> = claims.to_release.into_iter().chain(unstarted).collect();
+        if release.is_empty() {
+            return;
+        }
+        if let Err(error) = idempotency.store.release(&release).await {
+            warn!(%error, count = release.len(), "claims not released; they expire with the lease");
+        }
+    }
+
+    /// Runs the handler, retrying retryable failures with backoff.
+    /// `Ok(Err((error, attempts)))` is a failure to dead-letter.
+    async fn handle_with_retries(
+        &self,
+        p: &Partition,
+        record: &Record,
+        first: Envelope<L::Event>,
+    ) -> Result<Result<(), (HandlerError, u32)>, Stopped> {
+        let trace = record
+            .header_str(TRACEPARENT)
+            .and_then(TraceContext::parse)
+            .unwrap_or_else(TraceContext::new_root);
+        let mut context = EventContext::new().with_trace(trace.child());
+        if let Some(user) = &first.user_id {
+            context = context.with_user(user.clone());
+        }
+        let mut next = Some(first);
+        let mut attempt = 1;
+        loop {
+            Span::current().record("attempt", attempt);
+            let result = match next.take() {
+                Some(envelope) => Ok(envelope),
+                // A retry decodes the record again: events need not be `Clone`.
+                None => Envelope::decode_event(record.value.as_deref().unwrap_or_default())
+                    .map_err(HandlerError::permanent),
+            };
+            let result = match result {
+                Ok(envelope) => {
+                    context
+                        .clone()
+                        .scope(self.listener.handle(envelope, &self.state))
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(()) => return Ok(Ok(())),
+                Err(error) if error.is_permanent() || attempt > self.options.retries => {
+                    return Ok(Err((error, attempt)));
+                }
+                Err(error) => {
+                    self.stats.retried();
+                    let delay = self.options.backoff.delay(attempt);
+                    warn!(%error, attempt, ?delay, "handler failed; retrying");
+                    sleep_or_stop(&p.stop, delay).await?;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Publishes `record` to its dead-letter topic, retrying until it is there.
+    async fn dead_letter(
+        &self,
+        p: &Partition,
+        record: &Record,
+        reason: DeadLetterReason,
+    ) -> Result<(), Stopped> {
+        warn!(
+            reason = %reason.message,
+            error_type = %reason.error_type,
+            attempts = reason.attempts,
+            "sending record to the dead-letter topic"
+        );
+        let headers = dead_letter_headers(record, L::GROUP, &reason);
+        let mut failures = 0;
+        loop {
+            let published = tokio::select! {
+                biased;
+                _ = p.stop.cancelled() => return Err(Stopped),
+                published = self.dead_letters.publish(record, headers.clone()) => published,
+            };
+            match published {
+                Ok(()) => {
+                    self.stats.dead_lettered();
+                    return Ok(());
+                }
+                Err(error) => {
+                    failures += 1;
+                    error!(%error, failures, "dead-letter publish failed; the record stays uncommitted and is tried again");
+                    sleep_or_stop(&p.stop, WAIT.delay(failures)).await?;
+                }
+            }
+        }
+    }
+}
+
+/// Calls the store until it answers, backing off while it is unreachable (fail-closed).
+async fn fail_closed<'a, T>(
+    stop: &CancellationToken,
+    operation: &str,
+    mut call: impl FnMut() -> StoreFuture<'a, T>,
+) -> Result<T, Stopped> {
+    let mut failures = 0;
+    loop {
+        let result = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return Err(Stopped),
+            result = call() => result,
+        };
+        match result {
+            Ok(value) => {
+                if failures > 0 {
+                    warn!(
+                        operation,
+                        failures, "idempotency store answers again; resuming"
+                    );
+                }
+                return Ok(value);
+            }
+            Err(error) => {
+                failures += 1;
+                if failures == 1 {
+                    error!(%error, operation, "idempotency store unreachable; this partition waits (nothing is handled without the check)");
+                }
+                sleep_or_stop(stop, WAIT.delay(failures)).await?;
+            }
+        }
+    }
+}
+
+/// Type-erased access to a listener's runtime, for transports that route by topic.
+pub(crate) trait Route: Send + Sync + 'static {
+    /// The listener's topic.
+    fn topic(&self) -> &'static str;
+    /// The listener's consumer group.
+    fn group(&self) -> &'static str;
+    /// The handler's name.
+    fn name(&self) -> &'static str;
+    /// Its counters.
+    fn stats(&self) -> Arc<ListenerStats>;
+    /// Starts a worker for one partition.
+    fn start_partition(
+        self: Arc<Self>,
+        partition: Partition,
+        queue: mpsc::Receiver<Record>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+impl<L: Listener> Route for ListenerRuntime<L> {
+    fn topic(&self) -> &'static str {
+        <L::Event as crate::event::Event>::TOPIC
+    }
+
+    fn group(&self) -> &'static str {
+        L::GROUP
+    }
+
+    fn name(&self) -> &'static str {
+        L::NAME
+    }
+
+    fn stats(&self) -> Arc<ListenerStats> {
+        self.stats.clone()
+    }
+
+    fn start_partition(
+        self: Arc<Self>,
+        partition: Partition,
+        queue: mpsc::Receiver<Record>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(self.run_partition(partition, queue))
+    }
+}

@@ -1,0 +1,502 @@
+//! The listener runtime through the embedded broker: retries, dead letters, poison pills,
+//! commits, restarts, groups, shutdown and ordering, asserted on what Kafka holds afterwards.
+
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use erp_demo::inventory::{InventoryMovement, MovementAction};
+use erp_events::{App, Envelope, HandlerError, ListenerExt, State, erp_listener};
+use rdkafka::Message;
+use support::{Probe, committed, dead_letter_info, header, kafka, produce_raw, read_records};
+
+const TOPIC: &str = "erp.inventory.movements";
+const DLT: &str = "erp.inventory.movements.DLT";
+
+fn movement(product: &str, quantity: i64) -> InventoryMovement {
+    InventoryMovement::new(product, "WH-1", MovementAction::Received, quantity)
+}
+
+#[erp_listener(group = "search-sync", retries = 3)]
+async fn probed(
+    event: Envelope<InventoryMovement>,
+    State(probe): State<Probe>,
+) -> Result<(), HandlerError> {
+    probe.call(&event)
+}
+
+#[erp_listener(group = "analytics", retries = 3)]
+async fn probed_analytics(
+    event: Envelope<InventoryMovement>,
+    State(probe): State<Probe>,
+) -> Result<(), HandlerError> {
+    probe.call(&event)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_failing_twice_runs_three_times_with_backoff_and_commits() {
+    let kafka = kafka();
+    let probe = Probe::failing(2);
+    let running = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    let delivery = publisher.publish(&movement("SKU-1", 5)).await.unwrap();
+
+    let calls = probe.wait_for_calls(3).await;
+    let reports = running.shutdown().await;
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    let gaps: Vec<Duration> = calls.windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(
+        gaps[0] >= Duration::from_secs(1) && gaps[0] < Duration::from_millis(1100),
+        "{gaps:?}"
+    );
+    assert!(
+        gaps[1] >= Duration::from_secs(2) && gaps[1] < Duration::from_millis(2100),
+        "{gaps:?}"
+    );
+    assert_eq!(
+        (reports[0].counts.handled, reports[0].counts.retries),
+        (1, 2)
+    );
+    assert_eq!(reports[0].counts.dead_lettered, 0);
+    let offsets = committed(&kafka, "search-sync", TOPIC);
+    assert_eq!(
+        offsets.get(&delivery.partition),
+        Some(&(delivery.offset + 1))
+    );
+    assert_eq!(support::records_in(&kafka, DLT), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_that_always_fails_is_dead_lettered_like_spring_does() {
+    let kafka = kafka();
+    let probe = Probe::always_failing();
+    let running = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    let delivery = publisher.publish(&movement("SKU-7", 3)).await.unwrap();
+
+    // The clock only skips the backoff while nothing blocks, so await the attempts first.
+    probe.wait_for_calls(4).await;
+    let dead = read_records(&kafka, DLT, 1).await;
+    let reports = running.shutdown().await;
+    let calls = probe.calls();
+    assert_eq!(calls.len(), 4, "retries = 3 means four attempts");
+    assert_eq!(reports[0].counts.dead_lettered, 1);
+
+    let original = &read_records(&kafka, TOPIC, 1).await[0];
+    let dead = &dead[0];
+    assert_eq!(dead.partition(), delivery.partition);
+    assert_eq!(dead.key(), original.key());
+    assert_eq!(dead.payload(), original.payload());
+    let traceparent = header(original, "traceparent").unwrap();
+    assert_eq!(header(dead, "traceparent"), Some(traceparent.clone()));
+    let trace_id = erp_events::TraceContext::parse(&traceparent)
+        .unwrap()
+        .trace_id_hex();
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.trace_id.as_deref() == Some(trace_id.as_str())),
+        "every attempt continues the record's trace"
+    );
+
+    let info = dead_letter_info(dead);
+    assert_eq!(info.original_topic, TOPIC);
+    assert_eq!(
+        (info.original_partition, info.original_offset),
+        (delivery.partition, delivery.offset)
+    );
+    assert_eq!(info.original_timestamp, original.timestamp().to_millis());
+    assert_eq!(info.original_timestamp_type.as_deref(), Some("CreateTime"));
+    assert_eq!(info.consumer_group, "search-sync");
+    assert_eq!(info.error_type, "std::io::error::Error");
+    assert_eq!(info.message, "simulated failure 4");
+    assert_eq!(info.attempts, 4);
+    let offsets = committed(&kafka, "search-sync", TOPIC);
+    assert_eq!(
+        offsets.get(&delivery.partition),
+        Some(&(delivery.offset + 1))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_failure_is_not_retried() {
+    let kafka = kafka();
+    let probe = Probe::permanently_failing();
+    let running = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    kafka
+        .publisher("inventory-service")
+        .unwrap()
+        .publish(&movement("SKU-3", 1))
+        .await
+        .unwrap();
+    let dead = read_records(&kafka, DLT, 1).await;
+    running.shutdown().await;
+    assert_eq!(probe.calls().len(), 1);
+    assert_eq!(dead_letter_info(&dead[0]).attempts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_pills_are_dead_lettered_with_their_reason_and_the_next_record_is_handled() {
+    let kafka = kafka();
+    let probe = Probe::succeeding();
+    let running = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    let good = movement("SKU-P", 1);
+    let valid = Envelope {
+        event_id: uuid::Uuid::now_v7(),
+        event_type: "RECEIVED".to_owned(),
+        source: "inventory-service".to_owned(),
+        timestamp: time_now(),
+        trace_id: None,
+        user_id: None,
+        version: 1,
+        payload: &good,
+    };
+    let valid_json: serde_json::Value = serde_json::from_slice(&valid.to_json().unwrap()).unwrap();
+    let with = |key: &str, value: serde_json::Value| {
+        let mut json = valid_json.clone();
+        json[key] = value;
+        json.to_string().into_bytes()
+    };
+    let without = |key: &str| {
+        let mut json = valid_json.clone();
+        json.as_object_mut().unwrap().remove(key);
+        json.to_string().into_bytes()
+    };
+    let mut garbage = vec![b'#'; 1 << 20];
+    garbage[0] = b'{';
+    let pills: Vec<(Vec<u8>, &str)> = vec![
+        (Vec::new(), "the record value is empty"),
+        (b"not json at all".to_vec(), "not JSON"),
+        (
+            with("version", serde_json::json!("one")),
+            "`version` is invalid",
+        ),
+        (
+            with("payload", serde_json::json!({"productId": 5})),
+            "payload does not match",
+        ),
+        (without("eventId"), "has no `eventId`"),
+        (
+            with("eventId", serde_json::json!("42\r\n*")),
+            "`eventId` is not a UUID",
+        ),
+        (
+            with("version", serde_json::json!(2)),
+            "schema version 2 is not supported",
+        ),
+        (b"{\"eventId\": \"\xff\xfe\"}".to_vec(), "not UTF-8"),
+        (garbage, "not JSON"),
+    ];
+    let mut values: Vec<Vec<u8>> = pills.iter().map(|(value, _)| value.clone()).collect();
+    values.push(valid.to_json().unwrap());
+    produce_raw(&kafka, TOPIC, "SKU-P", &values).await;
+
+    let handled = probe.wait_for_calls(1).await;
+    let dead = read_records(&kafka, DLT, pills.len()).await;
+    let reports = running.shutdown().await;
+    assert_eq!(handled[0].event_id, valid.event_id);
+    assert_eq!(reports[0].counts.dead_lettered, pills.len() as u64);
+    let mut dead: Vec<_> = dead
+        .iter()
+        .map(|r| (dead_letter_info(r), r.payload().map(<[u8]>::to_vec)))
+        .collect();
+    dead.sort_by_key(|(info, _)| info.original_offset);
+    for ((info, value), (pill, reason)) in dead.iter().zip(&pills) {
+        assert!(
+            info.message.contains(reason),
+            "offset {}: `{}` should say {reason}",
+            info.original_offset,
+            info.message
+        );
+        assert_eq!(info.error_type, erp_events::dlt::DECODE_ERROR_TYPE);
+        assert_eq!(info.attempts, 0);
+        assert_eq!(value.as_deref().unwrap_or_default(), &pill[..]);
+    }
+    let partition = dead[0].0.original_partition;
+    assert_eq!(
+        committed(&kafka, "search-sync", TOPIC).get(&partition),
+        Some(&(pills.len() as i64 + 1))
+    );
+}
+
+fn time_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_listener_resumes_after_its_last_commit() {
+    #[erp_listener(group = "search-sync", idempotent = false)]
+    async fn counted(
+        event: Envelope<InventoryMovement>,
+        State(probe): State<Probe>,
+    ) -> Result<(), HandlerError> {
+        probe.call(&event)
+    }
+    let kafka = kafka();
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    let first: Vec<_> = (0..100)
+        .map(|i| movement(&format!("SKU-{}", i % 7), i))
+        .collect();
+    publisher.publish_all(&first).await.unwrap();
+    let probe = Probe::succeeding();
+    let running = App::new(&kafka)
+        .listener(counted.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    probe.wait_for_calls(100).await;
+    running.shutdown().await;
+    let total: i64 = committed(&kafka, "search-sync", TOPIC).values().sum();
+    assert_eq!(total, 100, "every handled record is committed at shutdown");
+
+    let second: Vec<_> = (100..150)
+        .map(|i| movement(&format!("SKU-{}", i % 7), i))
+        .collect();
+    publisher.publish_all(&second).await.unwrap();
+    let restarted = Probe::succeeding();
+    let running = App::new(&kafka)
+        .listener(counted.with_state(restarted.clone()))
+        .start()
+        .unwrap();
+    restarted.wait_for_calls(50).await;
+    running.shutdown().await;
+    let mut quantities: Vec<i64> = restarted.calls().iter().map(|c| c.quantity).collect();
+    quantities.sort_unstable();
+    assert_eq!(
+        quantities,
+        (100..150).collect::<Vec<_>>(),
+        "nothing committed is handled again, nothing skipped"
+    );
+    assert_eq!(probe.calls().len(), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_groups_each_receive_every_event() {
+    let kafka = kafka();
+    let (search, analytics) = (Probe::succeeding(), Probe::succeeding());
+    let running = App::new(&kafka)
+        .listener(probed.with_state(search.clone()))
+        .listener(probed_analytics.with_state(analytics.clone()))
+        .start()
+        .unwrap();
+    let events: Vec<_> = (0..40).map(|i| movement(&format!("SKU-{i}"), i)).collect();
+    kafka
+        .publisher("inventory-service")
+        .unwrap()
+        .publish_all(&events)
+        .await
+        .unwrap();
+    for probe in [&search, &analytics] {
+        let calls = probe.wait_for_calls(40).await;
+        let ids: HashSet<_> = calls.iter().map(|c| c.event_id).collect();
+        assert_eq!(ids.len(), 40);
+    }
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_mid_stream_loses_nothing() {
+    let kafka = kafka();
+    let events: Vec<_> = (0..10_000)
+        .map(|i| movement(&format!("SKU-{}", i % 50), i))
+        .collect();
+    kafka
+        .publisher("inventory-service")
+        .unwrap()
+        .publish_all(&events)
+        .await
+        .unwrap();
+    let probe = Probe::succeeding();
+    let running = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    probe.wait_for_calls(3_000).await;
+    let first_run = running.shutdown().await[0].counts.handled;
+    assert!(first_run < 10_000, "the stream was interrupted");
+
+    let running = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    let calls = probe
+        .wait_until("all 10k records handled", |calls| {
+            calls
+                .iter()
+                .map(|c| c.quantity)
+                .collect::<HashSet<_>>()
+                .len()
+                == 10_000
+        })
+        .await;
+    running.shutdown().await;
+    let total: i64 = committed(&kafka, "search-sync", TOPIC).values().sum();
+    assert_eq!(total, 10_000);
+    println!(
+        "first run handled {first_run}; {} calls in all for 10000 records",
+        calls.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_products_events_are_handled_in_publish_order_with_concurrency() {
+    #[erp_listener(group = "analytics", concurrency = 6)]
+    async fn ordered(
+        event: Envelope<InventoryMovement>,
+        State(probe): State<Probe>,
+    ) -> Result<(), HandlerError> {
+        // Yield so that partitions interleave.
+        tokio::task::yield_now().await;
+        probe.call(&event)
+    }
+    let kafka = kafka();
+    let probe = Probe::succeeding();
+    let running = App::new(&kafka)
+        .listener(ordered.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    let events: Vec<_> = (0..3_000)
+        .map(|i| movement(&format!("SKU-{}", i % 30), i))
+        .collect();
+    kafka
+        .publisher("inventory-service")
+        .unwrap()
+        .publish_all(&events)
+        .await
+        .unwrap();
+    let calls = probe.wait_for_calls(3_000).await;
+    running.shutdown().await;
+    let mut by_product: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for call in &calls {
+        by_product
+            .entry(call.product.clone())
+            .or_default()
+            .push(call.quantity);
+    }
+    assert_eq!(by_product.len(), 30);
+    for (product, quantities) in by_product {
+        assert!(
+            quantities.windows(2).all(|w| w[0] < w[1]),
+            "{product}: {quantities:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_whose_dead_letter_cannot_be_written_stays_uncommitted_until_it_can() {
+    let kafka = kafka();
+    let broker = kafka
+        .embedded()
+        .expect("this test simulates a DLT outage on the embedded broker");
+    broker.set_topic_available(DLT, false).unwrap();
+    let probe = Probe::permanently_failing();
+    let running = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    let delivery = kafka
+        .publisher("inventory-service")
+        .unwrap()
+        .publish(&movement("SKU-D", 1))
+        .await
+        .unwrap();
+    probe.wait_for_calls(1).await;
+    running.shutdown().await;
+    assert_eq!(
+        committed(&kafka, "search-sync", TOPIC).get(&delivery.partition),
+        None
+    );
+
+    broker.set_topic_available(DLT, true).unwrap();
+    assert_eq!(support::records_in(&kafka, DLT), 0);
+    let running = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    let dead = read_records(&kafka, DLT, 1).await;
+    running.shutdown().await;
+    assert_eq!(dead_letter_info(&dead[0]).original_offset, delivery.offset);
+    assert_eq!(
+        probe.calls().len(),
+        2,
+        "the record was tried again after the restart"
+    );
+    assert_eq!(
+        committed(&kafka, "search-sync", TOPIC).get(&delivery.partition),
+        Some(&(delivery.offset + 1))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_member_takes_over_partitions_without_losing_records() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_test_writer()
+        .try_init();
+    let kafka = kafka();
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    let batch = |from: i64| -> Vec<InventoryMovement> {
+        (from..from + 3_000)
+            .map(|i| movement(&format!("SKU-{}", i % 60), i))
+            .collect()
+    };
+    let probe = Probe::succeeding();
+    let first = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    publisher.publish_all(&batch(0)).await.unwrap();
+    probe.wait_for_calls(500).await;
+    let second = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    publisher.publish_all(&batch(3_000)).await.unwrap();
+    let calls = probe
+        .wait_until("the two members together handled all 6000", |calls| {
+            calls
+                .iter()
+                .map(|c| c.quantity)
+                .collect::<HashSet<_>>()
+                .len()
+                == 6_000
+        })
+        .await;
+    let by_second = second.shutdown().await[0].counts.handled;
+    let by_first = first.shutdown().await[0].counts.handled;
+    assert!(by_second > 0, "the second member was given partitions");
+    // A member leaving makes the other rebalance while it stops; a broker that refuses commits
+    // during a join (as librdkafka's mock does) leaves some finished records uncommitted. They
+    // are redelivered, never lost: a fresh member handles exactly what is not committed.
+    let uncommitted = 6_000
+        - committed(&kafka, "search-sync", TOPIC)
+            .values()
+            .sum::<i64>();
+    let third = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    probe
+        .wait_for_calls(calls.len() + uncommitted as usize)
+        .await;
+    let by_third = third.shutdown().await[0].counts.handled;
+    assert_eq!(by_third, uncommitted as u64);
+    let total: i64 = committed(&kafka, "search-sync", TOPIC).values().sum();
+    assert_eq!(total, 6_000);
+    println!(
+        "6000 records: first member {by_first}, second {by_second}, {} redelivered around the rebalance, {uncommitted} uncommitted at the stop and handled by a third",
+        calls.len() - 6_000
+    );
+}
