@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: reaching the services and reading what Kafka holds.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod services;
+
 use std::time::Duration;
 
 use erp_events::{Config, Kafka};
@@ -274,4 +276,37 @@ impl Probe {
         })
         .await
     }
+}
+
+/// The JSON envelope of `movement` with the given `eventId` (as a producer that re-sends it
+/// would write it).
+pub fn envelope_json(event_id: &str, movement: &erp_demo::inventory::InventoryMovement) -> Vec<u8> {
+    serde_json::json!({
+        "eventId": event_id,
+        "eventType": "RECEIVED",
+        "source": "inventory-service",
+        "timestamp": "2026-11-25T10:00:00.000Z",
+        "traceId": null,
+        "userId": null,
+        "version": 1,
+        "payload": movement,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Produces `value` to one partition of `topic`.
+pub async fn produce_to(kafka: &Kafka, topic: &str, partition: i32, key: &str, value: &[u8]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = kafka.client_config().create().expect("create a producer");
+    producer
+        .send(
+            FutureRecord::to(topic)
+                .partition(partition)
+                .key(key)
+                .payload(value),
+            rdkafka::util::Timeout::After(PATIENCE),
+        )
+        .await
+        .expect("produce a record");
 }

@@ -94,3 +94,17 @@ mod tests {
         );
     }
 }
+
+impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
+    fn claim<'a>(&'a self, keys: &'a [String], lease: Duration) -> StoreFuture<'a, Vec<Claim>> {
+        (**self).claim(keys, lease)
+    }
+
+    fn confirm<'a>(&'a self, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, ()> {
+        (**self).confirm(keys, ttl)
+    }
+
+    fn release<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, ()> {
+        (**self).release(keys)
+    }
+}

@@ -1,0 +1,94 @@
+//! Reaching Redis and real brokers: from the environment, skipped (and saying so) when absent,
+//! failing when `ERP_REQUIRE_SERVICES=1`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// The Redis under test, from `REDIS_URL`; `None` (after saying why) when it is not set and
+/// services are not required.
+pub fn redis_url(test: &str) -> Option<String> {
+    required_service("REDIS_URL", test)
+}
+
+/// The external broker under test, from `KAFKA_BROKERS`; `None` as for [`redis_url`].
+pub fn external_brokers(test: &str) -> Option<String> {
+    required_service("KAFKA_BROKERS", test)
+}
+
+fn required_service(variable: &str, test: &str) -> Option<String> {
+    match std::env::var(variable).ok().filter(|v| !v.is_empty()) {
+        Some(value) => Some(value),
+        None if std::env::var("ERP_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("{test}: {variable} is not set, and ERP_REQUIRE_SERVICES=1 requires it")
+        }
+        None => {
+            eprintln!("SKIPPED {test}: {variable} is not set (set it, or run .ci/run)");
+            None
+        }
+    }
+}
+
+/// A redis-server process of the test's own, on a free loopback port, that the test can stop
+/// and start again (to simulate an outage). Needs `redis-server` on PATH.
+pub struct RedisServer {
+    port: u16,
+    process: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts a server without persistence and waits until it accepts connections.
+    pub fn start(test: &str) -> Option<Self> {
+        redis_url(test)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("find a free port")
+            .port();
+        let mut server = RedisServer {
+            port,
+            process: None,
+        };
+        server.restart();
+        Some(server)
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (its data is gone: it has no persistence).
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+
+    /// Starts the server again on the same port, returning once it accepts connections.
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut process = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (install it: apt-get install redis-server)");
+        let stdout = process.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines.any(|line| {
+            line.map(|l| l.contains("Ready to accept connections"))
+                .unwrap_or(false)
+        });
+        assert!(ready, "redis-server on port {} did not start", self.port);
+        // Keep reading so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        self.process = Some(process);
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
