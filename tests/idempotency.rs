@@ -224,11 +224,12 @@ async fn an_abandoned_claim_is_taken_over_after_its_lease(store: Store) {
 async fn consumers_racing_for_one_event_run_one_handler(store: Store) {
     // Many claims at once: exactly one wins.
     let key = idempotency_key("analytics", &uuid::Uuid::now_v7());
-    let claims = futures_util_join_all((0..16).map(|_| {
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..16 {
         let (store, keys) = (store.clone(), vec![key.clone()]);
-        async move { store.claim(&keys, Duration::from_secs(5)).await.unwrap()[0] }
-    }))
-    .await;
+        racers.spawn(async move { store.claim(&keys, Duration::from_secs(5)).await.unwrap()[0] });
+    }
+    let claims = racers.join_all().await;
     assert_eq!(
         claims.iter().filter(|c| **c == Claim::Acquired).count(),
         1,
@@ -289,22 +290,6 @@ async fn consumers_racing_for_one_event_run_one_handler(store: Store) {
         1
     );
     assert_eq!(report.counts.duplicates, 1);
-}
-
-/// `futures::future::join_all` without another dependency in the tests.
-async fn futures_util_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output>
-where
-    F::Output: Send + 'static,
-    F: Send + 'static,
-{
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut outputs = Vec::new();
-    for handle in handles {
-        outputs.push(handle.await.unwrap());
-    }
-    outputs
 }
 
 async fn the_done_marker_expires_after_its_ttl(store: Store) {
