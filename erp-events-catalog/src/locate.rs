@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use crate::topics::CATALOG_FILE;
 
-/// Environment variable naming the catalog directory; relative paths are taken from the crate's
-/// manifest directory. It wins over every other place (trybuild fixtures use it).
+/// Environment variable naming a catalog directory to try first; relative paths are taken from
+/// the manifest directory of the crate being compiled (so one value can point a trybuild
+/// project at a fixture catalog while the crate under test keeps its own).
 pub const OVERRIDE_VAR: &str = "ERP_EVENTS_SCHEMAS";
 
 /// Environment variable that, set at build time, turns the schema checks of `#[erp_event]` off,
@@ -20,20 +21,18 @@ pub struct LocateError {
     pub searched: Vec<PathBuf>,
 }
 
-/// The catalog directory for the crate at `manifest_dir`: `override_dir` when given (from
-/// [`OVERRIDE_VAR`]), else `<manifest_dir>/schemas`, else `schemas/` in the nearest ancestor (the
-/// workspace root).
+/// The catalog directory for the crate at `manifest_dir`: the first of `override_dir` (from
+/// [`OVERRIDE_VAR`]), `<manifest_dir>/schemas` and `schemas/` in each ancestor (up to the
+/// workspace root) that holds a `catalog.toml`.
 pub fn locate_schemas_dir(
     override_dir: Option<&str>,
     manifest_dir: &Path,
 ) -> Result<PathBuf, LocateError> {
-    let candidates: Vec<PathBuf> = match override_dir {
-        Some(dir) => vec![manifest_dir.join(dir)],
-        None => manifest_dir
-            .ancestors()
-            .map(|dir| dir.join("schemas"))
-            .collect(),
-    };
+    let candidates: Vec<PathBuf> = override_dir
+        .map(|dir| manifest_dir.join(dir))
+        .into_iter()
+        .chain(manifest_dir.ancestors().map(|dir| dir.join("schemas")))
+        .collect();
     candidates
         .iter()
         .find(|dir| dir.join(CATALOG_FILE).is_file())
@@ -76,7 +75,7 @@ mod tests {
     }
 
     #[test]
-    fn the_override_wins_and_must_exist() {
+    fn the_override_comes_first_when_it_holds_a_catalog() {
         let root = scratch("override");
         put_catalog(&root.join("schemas"));
         put_catalog(&root.join("fixture"));
@@ -85,8 +84,13 @@ mod tests {
             locate_schemas_dir(Some("../fixture"), &member).unwrap(),
             member.join("../fixture")
         );
-        let error = locate_schemas_dir(Some("nowhere"), &member).unwrap_err();
-        assert_eq!(error.searched, [member.join("nowhere")]);
+        assert_eq!(
+            locate_schemas_dir(Some("nowhere"), &member).unwrap(),
+            root.join("schemas")
+        );
+        let lonely = std::env::temp_dir().join(format!("erp-locate-none-{}", std::process::id()));
+        let error = locate_schemas_dir(Some("nowhere"), &lonely).unwrap_err();
+        assert_eq!(error.searched[0], lonely.join("nowhere"));
         assert!(error.to_string().contains("no `catalog.toml` found"));
     }
 }

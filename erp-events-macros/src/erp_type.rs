@@ -18,11 +18,11 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let expanded = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Enum(mut item)) => {
-            reject_own_serde_derives(&item.attrs, "erp_type", &mut errors);
+            reject_own_serde_derives(&mut item.attrs, "erp_type", &mut errors);
             expand_enum(&mut item, &mut errors)
         }
         Ok(Item::Struct(mut item)) => {
-            reject_own_serde_derives(&item.attrs, "erp_type", &mut errors);
+            reject_own_serde_derives(&mut item.attrs, "erp_type", &mut errors);
             let fields = prepare_fields(&mut item, "erp_type", &mut errors);
             let derives = serde_derives();
             let ident = &item.ident;

@@ -23,6 +23,13 @@ impl Errors {
         self.push(syn::Error::new(span, message));
     }
 
+    /// Adds every error of `other`.
+    pub fn absorb(&mut self, other: Errors) {
+        if let Some(error) = other.combined {
+            self.push(error);
+        }
+    }
+
     /// Whether nothing went wrong so far.
     pub fn is_empty(&self) -> bool {
         self.combined.is_none()

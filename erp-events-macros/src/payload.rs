@@ -4,7 +4,8 @@
 //! names the schema checks use and the names serde writes are the same by construction.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Attribute, Fields, GenericArgument, Ident, ItemStruct, LitStr, PathArguments, Type};
 
 use crate::errors::Errors;
@@ -38,26 +39,37 @@ pub fn serde_derives() -> TokenStream {
     }
 }
 
-/// Reports a user-written `Serialize`/`Deserialize` derive, which would conflict with ours.
-pub fn reject_own_serde_derives(attrs: &[Attribute], macro_name: &str, errors: &mut Errors) {
-    for attr in attrs.iter().filter(|attr| attr.path().is_ident("derive")) {
-        let _ = attr.parse_nested_meta(|meta| {
-            if let Some(last) = meta
-                .path
-                .segments
+/// Reports a user-written `Serialize`/`Deserialize` derive, which would conflict with ours, and
+/// removes it from the item (so the item is still emitted without a cascade of errors).
+pub fn reject_own_serde_derives(attrs: &mut [Attribute], macro_name: &str, errors: &mut Errors) {
+    for attr in attrs
+        .iter_mut()
+        .filter(|attr| attr.path().is_ident("derive"))
+    {
+        let Ok(paths) = attr.parse_args_with(
+            syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+        ) else {
+            continue;
+        };
+        let is_serde = |path: &syn::Path| {
+            path.segments
                 .last()
-                .filter(|last| last.ident == "Serialize" || last.ident == "Deserialize")
-            {
-                errors.at(
-                    last.ident.span(),
-                    format!(
-                        "remove this derive: `#[{macro_name}]` derives `{}` itself, with the wire names the Kotlin services use",
-                        last.ident
-                    ),
-                );
-            }
-            Ok(())
-        });
+                .is_some_and(|last| last.ident == "Serialize" || last.ident == "Deserialize")
+        };
+        let kept: Vec<&syn::Path> = paths.iter().filter(|path| !is_serde(path)).collect();
+        if kept.len() < paths.len() {
+            *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
+        }
+        for path in paths.iter().filter(|path| is_serde(path)) {
+            let last = path.segments.last().expect("checked");
+            errors.at(
+                last.ident.span(),
+                format!(
+                    "remove this derive: `#[{macro_name}]` derives `{}` itself, with the wire names the Kotlin services use",
+                    last.ident
+                ),
+            );
+        }
     }
 }
 
@@ -120,7 +132,7 @@ pub fn doc_text(attrs: &[Attribute]) -> String {
 pub fn property_list(fields: &[PayloadField]) -> TokenStream {
     let properties = fields.iter().map(|field| {
         let (ty, name, doc) = (&field.ty, &field.json_name, &field.doc);
-        quote!(::erp_events::__private::property::<#ty>(#name, #doc))
+        quote_spanned!(ty.span()=> ::erp_events::__private::property::<#ty>(#name, #doc))
     });
     quote!(::std::vec![#(#properties),*])
 }
@@ -193,9 +205,15 @@ mod tests {
             #[derive(Debug, serde::Serialize)]
             struct S(u8);
         );
-        reject_own_serde_derives(&item.attrs.clone(), "erp_event", &mut errors);
+        reject_own_serde_derives(&mut item.attrs, "erp_event", &mut errors);
         prepare_fields(&mut item, "erp_event", &mut errors);
         assert_eq!(errors.messages().len(), 2);
         assert!(errors.messages()[0].starts_with("remove this derive"));
+        let kept = &item.attrs[0];
+        assert_eq!(
+            quote!(#kept).to_string(),
+            "# [derive (Debug)]",
+            "the derive is removed from the item"
+        );
     }
 }

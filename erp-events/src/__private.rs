@@ -17,42 +17,8 @@ pub fn embedded_catalog(dir: &str, text: &str) -> Catalog {
         .expect("the catalog was validated at compile time")
 }
 
-use crate::envelope::Envelope;
 use crate::event::Event;
-use crate::listener::{HandlerError, State};
-
-/// The first parameter of a handler: `Envelope<E>`.
-#[diagnostic::on_unimplemented(
-    message = "a handler's first parameter must be `Envelope<E>`, not `{Self}`",
-    label = "expected `Envelope<E>` where `E` is an `#[erp_event]` struct"
-)]
-pub trait HandlerEnvelope {
-    /// `E`.
-    type Event: Event;
-}
-
-impl<E: Event> HandlerEnvelope for Envelope<E> {
-    type Event = E;
-}
-
-/// The second parameter of a handler: `State<S>`.
-#[diagnostic::on_unimplemented(
-    message = "a handler's second parameter must be `State<S>`, not `{Self}`",
-    label = "expected `State<S>`"
-)]
-pub trait HandlerState {
-    /// `S`.
-    type State: Clone + Send + Sync + 'static;
-    /// A `State` holding a clone of `state`.
-    fn from_state(state: &Self::State) -> Self;
-}
-
-impl<S: Clone + Send + Sync + 'static> HandlerState for State<S> {
-    type State = S;
-    fn from_state(state: &S) -> Self {
-        State(state.clone())
-    }
-}
+use crate::listener::HandlerError;
 
 /// A handler's `Result<(), E>` as the runtime's result.
 pub fn into_handler_result<E: Into<HandlerError>>(
@@ -109,18 +75,15 @@ pub fn enum_schema(names: &[&str]) -> TypeSchema {
     TypeSchema::of(JsonType::String).with("enum", Value::from(names.to_vec()))
 }
 
-macro_rules! expectations {
-    ($($function:ident: $kind:ident),*) => {$(
-        #[doc = concat!("Compiles only if `T` is written as the schema's JSON type (`", stringify!($kind), "`).")]
-        pub fn $function<T: $kind + ?Sized>() {}
-    )*};
-}
-
-expectations!(
-    expect_string: JsonString,
-    expect_integer: JsonInteger,
-    expect_number: JsonNumber,
-    expect_boolean: JsonBoolean,
-    expect_array: JsonArray,
-    expect_object: JsonObject
-);
+/// Compiles only if `T` is written as a JSON string (the schema's `type`).
+pub fn expect_string<T: JsonString + ?Sized>() {}
+/// Compiles only if `T` is written as a JSON integer.
+pub fn expect_integer<T: JsonInteger + ?Sized>() {}
+/// Compiles only if `T` is written as a JSON number.
+pub fn expect_number<T: JsonNumber + ?Sized>() {}
+/// Compiles only if `T` is written as a JSON boolean.
+pub fn expect_boolean<T: JsonBoolean + ?Sized>() {}
+/// Compiles only if `T` is written as a JSON array.
+pub fn expect_array<T: JsonArray + ?Sized>() {}
+/// Compiles only if `T` is written as a JSON object.
+pub fn expect_object<T: JsonObject + ?Sized>() {}

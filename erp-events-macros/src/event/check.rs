@@ -23,10 +23,12 @@ pub fn check(model: &EventModel, catalog: &CompileCatalog, errors: &mut Errors) 
     }
     check_fields_named(model, errors);
     let Some(topic) = &model.topic else {
-        errors.at(
-            model.attr_span,
-            "missing `topic = \"erp.<module>.<category>\"`: the topic this event is published on",
-        );
+        if !model.topic_given {
+            errors.at(
+                model.attr_span,
+                "missing `topic = \"erp.<module>.<category>\"`: the topic this event is published on",
+            );
+        }
         return Vec::new();
     };
     let name = topic.value();
@@ -55,7 +57,7 @@ pub fn check(model: &EventModel, catalog: &CompileCatalog, errors: &mut Errors) 
 
 /// `key` and `event_type = field` must name fields of the struct.
 fn check_fields_named(model: &EventModel, errors: &mut Errors) {
-    if model.key.is_none() {
+    if !model.key_given {
         errors.at(
             model.attr_span,
             "missing `key = <field>`: the field whose value becomes the Kafka record key",
@@ -90,7 +92,8 @@ pub fn check_schema(
     topic: &str,
     errors: &mut Errors,
 ) -> TokenStream {
-    if CompileCatalog::writing_schemas() || model.fields.is_empty() {
+    if CompileCatalog::writing_schemas() || model.fields.is_empty() || model.generics_span.is_some()
+    {
         return TokenStream::new();
     }
     let name = model.schema_name();

@@ -19,9 +19,12 @@ pub fn expand(model: &EventModel, item: &ItemStruct, consumers: &[String]) -> To
     let derives = serde_derives();
     let event_type = match &model.event_type {
         EventType::Field(field) => match model.field(field) {
-            Some(payload_field) => quote_spanned! {payload_field.ty.span()=>
-                ::erp_events::__private::EventTypeName::event_type_name(&self.#field)
-            },
+            Some(payload_field) => {
+                let field = &payload_field.ident;
+                quote_spanned! {payload_field.ty.span()=>
+                    ::erp_events::__private::EventTypeName::event_type_name(&self.#field)
+                }
+            }
             None => quote!(#schema),
         },
         EventType::Fixed(_) | EventType::StructName => quote!(#schema),

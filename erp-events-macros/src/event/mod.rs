@@ -40,7 +40,13 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
         _ => TokenStream::new(),
     };
-    let expanded = expand::expand(&model, &item, &consumers);
+    let expanded = if model.generics_span.is_some() {
+        // Kept as written (with its serde names) but not an event: an impl would only add errors.
+        let derives = crate::payload::serde_derives();
+        quote!(#derives #item)
+    } else {
+        expand::expand(&model, &item, &consumers)
+    };
     let tracking = catalog
         .as_ref()
         .map(CompileCatalog::tracking_tokens)
@@ -51,5 +57,145 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         #schema_checks
         const _: () = { #tracking };
         #compile_errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The workspace's own catalog.
+    fn catalog() -> CompileCatalog {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+        CompileCatalog::load_from(&dir).unwrap()
+    }
+
+    fn errors_of(args: TokenStream, item: TokenStream) -> Vec<String> {
+        let mut errors = Errors::default();
+        let mut item: ItemStruct = syn::parse2(item).unwrap();
+        let model = model::EventModel::build(args, &mut item, &mut errors);
+        let catalog = catalog();
+        check::check(&model, &catalog, &mut errors);
+        if let Some(topic) = &model.topic {
+            if catalog.catalog().topic(&topic.value()).is_some() {
+                check::check_schema(&model, &catalog, &topic.value(), &mut errors);
+            }
+        }
+        errors.messages()
+    }
+
+    #[test]
+    fn a_matching_struct_has_no_errors_and_declares_its_consumers() {
+        let mut errors = Errors::default();
+        let mut item: ItemStruct = syn::parse_quote! {
+            struct InventoryMovement {
+                product_id: String, warehouse: String, action: MovementAction,
+                quantity: i64, to_warehouse: Option<String>,
+            }
+        };
+        let args = quote!(
+            topic = "erp.inventory.movements",
+            key = product_id,
+            event_type = action
+        );
+        let model = model::EventModel::build(args, &mut item, &mut errors);
+        let consumers = check::check(&model, &catalog(), &mut errors);
+        let assertions =
+            check::check_schema(&model, &catalog(), "erp.inventory.movements", &mut errors);
+        assert!(errors.is_empty(), "{:?}", errors.messages());
+        assert_eq!(consumers, ["search-sync", "analytics"]);
+        let assertions = assertions.to_string();
+        assert!(
+            assertions.contains("expect_integer :: < i64 >"),
+            "{assertions}"
+        );
+        assert!(
+            assertions.contains("expect_string :: < String >"),
+            "{assertions}"
+        );
+        assert_eq!(model.schema_name(), "INVENTORY_MOVEMENT");
+    }
+
+    #[test]
+    fn every_problem_of_one_event_is_reported() {
+        let messages = errors_of(
+            quote!(topic = "erp.inventory.movements", key = sku, verison = 2),
+            quote!(
+                struct InventoryMovement {
+                    product_id: String,
+                    warehouse: Option<String>,
+                    qty: i64,
+                }
+            ),
+        );
+        let expected = [
+            "unknown key `verison`",
+            "has no field `sku`",
+            "`warehouse` is required in the schema",
+            "field `qty` (JSON `qty`) is not in the schema",
+            "required property `action`",
+            "required property `quantity`",
+            "optional property `toWarehouse`",
+        ];
+        assert_eq!(messages.len(), expected.len(), "{messages:#?}");
+        for (message, expected) in messages.iter().zip(expected) {
+            assert!(
+                message.contains(expected),
+                "{message} should contain {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn topics_are_checked_against_the_catalog() {
+        let messages = errors_of(
+            quote!(topic = "erp.sales.transaction", key = id),
+            quote!(
+                struct S {
+                    id: String,
+                }
+            ),
+        );
+        assert_eq!(messages.len(), 1);
+        assert!(
+            messages[0].ends_with("did you mean `erp.sales.transactions`?"),
+            "{}",
+            messages[0]
+        );
+        let messages = errors_of(
+            quote!(topic = "sales", key = id),
+            quote!(
+                struct S {
+                    id: String,
+                }
+            ),
+        );
+        assert!(
+            messages[0].contains("three dot-separated segments"),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_schema_names_the_writer_command() {
+        let messages = errors_of(
+            quote!(
+                topic = "erp.inventory.movements",
+                key = id,
+                event_type = "STOCK_COUNTED"
+            ),
+            quote!(
+                struct StockCounted {
+                    id: String,
+                }
+            ),
+        );
+        assert_eq!(messages.len(), 1);
+        assert!(
+            messages[0].contains("STOCK_COUNTED.v1.json` does not exist"),
+            "{}",
+            messages[0]
+        );
+        assert!(messages[0].contains(check::WRITE_COMMAND));
     }
 }

@@ -28,8 +28,12 @@ pub struct EventModel {
     pub attr_span: Span,
     /// `topic = "..."`.
     pub topic: Option<LitStr>,
+    /// Whether a `topic` was given at all (even an invalid one).
+    pub topic_given: bool,
     /// `key = field`.
     pub key: Option<Ident>,
+    /// Whether a `key` was given at all.
+    pub key_given: bool,
     /// `version = N`, default 1.
     pub version: u32,
     /// The span of the version literal (or of the attribute when defaulted).
@@ -46,7 +50,7 @@ impl EventModel {
     /// Reads the attribute arguments and the struct (giving its fields their serde names).
     pub fn build(args: TokenStream, item: &mut ItemStruct, errors: &mut Errors) -> Self {
         let args = parse_args(args, KEYS, errors);
-        reject_own_serde_derives(&item.attrs, "erp_event", errors);
+        reject_own_serde_derives(&mut item.attrs, "erp_event", errors);
         let version_arg = find(&args, "version");
         let event_type = match find(&args, "event_type") {
             None => EventType::StructName,
@@ -62,7 +66,9 @@ impl EventModel {
             ident: item.ident.clone(),
             attr_span: Span::call_site(),
             topic: find(&args, "topic").and_then(|arg| arg.lit_str(errors)),
+            topic_given: find(&args, "topic").is_some(),
             key: find(&args, "key").and_then(|arg| arg.ident(errors)),
+            key_given: find(&args, "key").is_some(),
             version: version_arg
                 .and_then(|arg| arg.int(1..=u64::from(u16::MAX), errors))
                 .map_or(1, |v| v as u32),

@@ -24,18 +24,17 @@ pub fn expand(
     let name_text = name.to_string();
     let inputs = &sig.inputs;
     let output = &handler.output;
-    let envelope_type = &handler.envelope_type;
+    let event_type = &handler.event_type;
     let group = model.group.as_ref().map(|g| g.value()).unwrap_or_default();
     let (retries, concurrency, idempotent) = (model.retries, model.concurrency, model.idempotent);
     let (initial_ms, multiplier, max_ms) = model.backoff;
     let (state_type, state_arg) = match &handler.state_type {
         Some(ty) => (
-            quote_spanned!(ty.span()=> <#ty as ::erp_events::__private::HandlerState>::State),
-            quote_spanned!(ty.span()=> , <#ty as ::erp_events::__private::HandlerState>::from_state(state)),
+            quote!(#ty),
+            quote!(, ::erp_events::State(::core::clone::Clone::clone(state))),
         ),
         None => (quote!(()), quote!()),
     };
-    let event_type = quote_spanned!(envelope_type.span()=> <#envelope_type as ::erp_events::__private::HandlerEnvelope>::Event);
     let result = quote_spanned! {output.span()=>
         ::erp_events::__private::into_handler_result(#name::call(event #state_arg).await)
     };

@@ -18,9 +18,9 @@ pub const MAX_RETRIES: u64 = 10;
 
 /// The handler's signature, as the expansion needs it.
 pub struct Handler {
-    /// `Envelope<E>`, the first parameter's type.
-    pub envelope_type: Type,
-    /// `State<S>`, the second parameter's type, if any.
+    /// `E` of the first parameter, `Envelope<E>`.
+    pub event_type: Type,
+    /// `S` of the second parameter, `State<S>`, if any.
     pub state_type: Option<Type>,
     /// The return type.
     pub output: Type,
@@ -97,6 +97,15 @@ fn backoff(arg: &Arg, defaults: (u64, f64, u64), errors: &mut Errors) -> (u64, f
 /// Checks `async fn name(event: Envelope<E>[, state: State<S>]) -> Result<..>`.
 fn handler(function: &ItemFn, errors: &mut Errors) -> Option<Handler> {
     let signature = &function.sig;
+    let mut shape = Errors::default();
+    let handler = check_signature(signature, &mut shape);
+    let broken = !shape.is_empty();
+    errors.absorb(shape);
+    // A wrong signature gets no listener impl: its errors would only repeat the ones above.
+    handler.filter(|_| !broken)
+}
+
+fn check_signature(signature: &syn::Signature, errors: &mut Errors) -> Option<Handler> {
     if signature.asyncness.is_none() {
         errors.at(
             signature.fn_token.span(),
@@ -138,8 +147,10 @@ fn handler(function: &ItemFn, errors: &mut Errors) -> Option<Handler> {
             FnArg::Typed(typed) => types.push((*typed.ty).clone()),
         }
     }
-    let envelope_type = match types.first() {
-        Some(ty) if last_segment_is(ty, "Envelope") && single_type_argument(ty) => Some(ty.clone()),
+    let event_type = match types.first() {
+        Some(ty) if last_segment_is(ty, "Envelope") && type_argument(ty).is_some() => {
+            type_argument(ty)
+        }
         Some(ty) => {
             errors.at(
                 ty.span(),
@@ -155,16 +166,16 @@ fn handler(function: &ItemFn, errors: &mut Errors) -> Option<Handler> {
             None
         }
     };
-    let state_type = types.get(1).cloned();
-    if let Some(ty) = state_type
-        .as_ref()
-        .filter(|ty| !last_segment_is(ty, "State"))
-    {
-        errors.at(
-            ty.span(),
-            "the second parameter, if any, must be `State<S>`: the listener's shared state",
-        );
-    }
+    let state_type = types.get(1).and_then(|ty| {
+        let state = type_argument(ty).filter(|_| last_segment_is(ty, "State"));
+        if state.is_none() {
+            errors.at(
+                ty.span(),
+                "the second parameter, if any, must be `State<S>`: the listener's shared state",
+            );
+        }
+        state
+    });
     for extra in types.iter().skip(2) {
         errors.at(
             extra.span(),
@@ -172,7 +183,7 @@ fn handler(function: &ItemFn, errors: &mut Errors) -> Option<Handler> {
         );
     }
     Some(Handler {
-        envelope_type: envelope_type?,
+        event_type: event_type?,
         state_type,
         output: output?,
     })
@@ -182,13 +193,15 @@ fn last_segment_is(ty: &Type, name: &str) -> bool {
     matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == name))
 }
 
-fn single_type_argument(ty: &Type) -> bool {
-    let Type::Path(path) = ty else { return false };
-    match &path.path.segments.last().expect("checked").arguments {
-        PathArguments::AngleBracketed(args) => {
-            args.args.len() == 1 && matches!(args.args[0], GenericArgument::Type(_))
-        }
-        _ => false,
+/// `T` of `Name<T>`.
+fn type_argument(ty: &Type) -> Option<Type> {
+    let Type::Path(path) = ty else { return None };
+    match &path.path.segments.last()?.arguments {
+        PathArguments::AngleBracketed(args) if args.args.len() == 1 => match &args.args[0] {
+            GenericArgument::Type(inner) => Some(inner.clone()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -1,0 +1,3 @@
+#[erp_events::erp_event(version = 1)]
+struct Moved { id: String }
+fn main() {}

@@ -1,0 +1,14 @@
+#[erp_events::erp_type]
+#[derive(Debug)]
+enum MovementAction { Received, Shipped, Transferred }
+
+#[erp_events::erp_event(topic = "erp.inventory.movements", key = product_id, event_type = action)]
+#[derive(Debug, serde::Serialize)]
+struct InventoryMovement {
+    product_id: String,
+    warehouse: String,
+    action: MovementAction,
+    quantity: i64,
+    to_warehouse: Option<String>,
+}
+fn main() {}

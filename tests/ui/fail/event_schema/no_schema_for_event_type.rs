@@ -1,0 +1,3 @@
+#[erp_events::erp_event(topic = "erp.inventory.movements", key = product_id, event_type = "STOCK_COUNTED")]
+struct StockCounted { product_id: String, counted: i64 }
+fn main() {}

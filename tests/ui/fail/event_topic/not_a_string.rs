@@ -1,0 +1,3 @@
+#[erp_events::erp_event(topic = erp_inventory_movements, key = id)]
+struct Moved { id: String }
+fn main() {}

@@ -1,0 +1,3 @@
+#[erp_events::erp_event(topic = "erp.inventory.movement", key = id)]
+struct Moved { id: String }
+fn main() {}

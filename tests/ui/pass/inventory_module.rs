@@ -1,0 +1,9 @@
+//! The demo's inventory module, compiled against the real catalog.
+#[path = "../../../src/progress.rs"]
+mod progress;
+#[path = "../../../src/inventory.rs"]
+mod inventory;
+
+fn main() {
+    let _ = inventory::sync_stock_index;
+}
