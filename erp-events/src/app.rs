@@ -11,7 +11,7 @@ use tracing::info;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::consumer::{GroupConsumer, consumer_config};
+use crate::consumer::GroupConsumer;
 use crate::dlt::KafkaDeadLetters;
 use crate::embedded::EmbeddedError;
 use crate::idempotency::{
@@ -162,7 +162,7 @@ impl App {
         let wiring = Wiring {
             store: self.store,
             settings: self.settings,
-            dead_letters: Arc::new(KafkaDeadLetters::new(&self.kafka)?),
+            dead_letters: Arc::new(KafkaDeadLetters::new(&self.kafka)),
         };
         let mut groups: BTreeMap<&'static str, Vec<Arc<dyn Route>>> = BTreeMap::new();
         for build in self.pending {
@@ -182,7 +182,7 @@ impl App {
         let mut listeners = Vec::new();
         let mut tasks = Vec::new();
         for (group, routes) in groups {
-            let mut config = consumer_config(&self.kafka, group);
+            let mut config = self.kafka.consumer_config(group);
             for (key, value) in &self.overrides {
                 config.set(key, value);
             }

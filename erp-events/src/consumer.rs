@@ -6,10 +6,11 @@
 //! hand is held until the worker has drained its queue; other partitions keep flowing.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -56,6 +57,17 @@ struct GroupContext {
     topics: HashMap<String, &'static str>,
     workers: Arc<Mutex<Workers>>,
     offsets: Mutex<FinishedOffsets>,
+    /// Bumped by every revocation, so the poll loop knows its cached queue may be stale.
+    generation: AtomicU64,
+}
+
+/// The queue the poll loop used last: records come in runs from one partition, and reusing it
+/// saves a lock per record until a rebalance (a new generation) or a full queue.
+struct LastQueue {
+    key: PartitionKey,
+    generation: u64,
+    queue: mpsc::Sender<Record>,
+    paused: Arc<AtomicBool>,
 }
 
 /// The last finished offset of each partition, so that a commit refused during a rebalance
@@ -73,6 +85,7 @@ impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(partitions) => {
+                self.generation.fetch_add(1, Ordering::AcqRel);
                 let mut workers = self.workers.lock().expect("not poisoned");
                 for element in partitions.elements() {
                     let Some(&topic) = self.topics.get(element.topic()) else {
@@ -184,14 +197,18 @@ pub(crate) fn consumer_config(kafka: &Kafka, group: &str) -> rdkafka::ClientConf
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
+        // A bounded prefetch (memory) without librdkafka's 1 s pause once it is full.
         .set("queued.max.messages.kbytes", "8192")
+        .set("fetch.queue.backoff.ms", "20")
         .set("fetch.message.max.bytes", "16777216");
     if kafka.embedded().is_some() {
         // The mock coordinator makes every rebalance after the first (a member leaving, a
-        // restart) wait `session.timeout.ms - 1 s`, even for an empty group.
+        // restart) wait `session.timeout.ms - 1 s`, even for an empty group; and it holds an
+        // empty fetch for the whole `fetch.wait.max.ms`, not waking when a record arrives.
         config
             .set("session.timeout.ms", "2500")
-            .set("heartbeat.interval.ms", "500");
+            .set("heartbeat.interval.ms", "500")
+            .set("fetch.wait.max.ms", "10");
     }
     config
 }
@@ -230,6 +247,7 @@ impl GroupConsumer {
                 .collect(),
             workers: workers.clone(),
             offsets: Mutex::new(FinishedOffsets::default()),
+            generation: AtomicU64::new(0),
         };
         let consumer: Arc<StreamConsumer<GroupContext>> =
             Arc::new(config.create_with_context(context)?);
@@ -256,21 +274,40 @@ impl GroupConsumer {
     /// timeout), stored offsets are committed, and the consumer leaves the group.
     pub(crate) async fn run(self, mut resume_rx: mpsc::UnboundedReceiver<PartitionKey>) {
         info!(group = self.group, topics = ?self.routes.keys().collect::<Vec<_>>(), "listening");
+        let consumer = self.consumer.clone();
+        let mut messages = consumer.stream();
+        let stopped = self.stop.clone().cancelled_owned();
+        tokio::pin!(stopped);
+        let mut last = None;
         loop {
             tokio::select! {
                 biased;
-                _ = self.stop.cancelled() => break,
+                _ = &mut stopped => break,
                 Some(key) = resume_rx.recv() => self.resume(key),
-                message = self.consumer.recv() => match message {
-                    Ok(message) => self.dispatch(message).await,
+                message = messages.next() => match message.expect("Kafka streams never end") {
+                    Ok(message) => self.dispatch(message, &mut last).await,
                     Err(error) => warn!(group = self.group, %error, "consumer error; librdkafka retries"),
                 },
             }
         }
+        drop(messages);
         self.shut_down().await;
     }
 
-    async fn dispatch(&self, message: BorrowedMessage<'_>) {
+    async fn dispatch(&self, message: BorrowedMessage<'_>, last: &mut Option<LastQueue>) {
+        if let Some(cached) = last.as_ref().filter(|cached| {
+            cached.key.1 == message.partition()
+                && cached.key.0 == message.topic()
+                && cached.generation == self.consumer.context().generation.load(Ordering::Acquire)
+                && !cached.paused.load(Ordering::Acquire)
+        }) {
+            let record = Record::from_kafka(cached.key.0, &message);
+            match cached.queue.try_send(record) {
+                Ok(()) => return,
+                // Full (or gone): the careful path below decides.
+                Err(_) => *last = None,
+            }
+        }
         let Some(route) = self.routes.get(message.topic()) else {
             warn!(
                 topic = message.topic(),
@@ -288,6 +325,14 @@ impl GroupConsumer {
                 workers.active.insert(key, started);
             }
             let active = workers.active.get_mut(&key).expect("just ensured");
+            if active.held.is_empty() {
+                *last = Some(LastQueue {
+                    key,
+                    generation: self.consumer.context().generation.load(Ordering::Acquire),
+                    queue: active.queue.clone(),
+                    paused: active.paused.clone(),
+                });
+            }
             if !active.held.is_empty() {
                 // Paused already: librdkafka does not deliver more, but never lose one if it does.
                 active.held.push_back(record);

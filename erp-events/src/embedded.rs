@@ -29,11 +29,16 @@ pub struct EmbeddedError {
 impl EmbeddedBroker {
     /// Starts a one-broker cluster holding every catalog topic and its `.DLT` twin.
     pub fn start(catalog: &Catalog) -> Result<Self, EmbeddedError> {
-        Self::with_brokers(1, catalog)
+        let broker = Self::new(1)?;
+        for topic in catalog.topics() {
+            broker.create_topic(&topic.name, topic.partitions)?;
+            broker.create_topic(&dead_letter_topic(&topic.name), topic.partitions)?;
+        }
+        Ok(broker)
     }
 
-    /// Starts a cluster of `count` brokers holding every catalog topic and its `.DLT` twin.
-    pub fn with_brokers(count: u16, catalog: &Catalog) -> Result<Self, EmbeddedError> {
+    /// Starts a cluster of `count` brokers without topics.
+    pub fn new(count: u16) -> Result<Self, EmbeddedError> {
         let failed = |action: &str| {
             let action = action.to_owned();
             move |source| EmbeddedError { action, source }
@@ -58,12 +63,7 @@ impl EmbeddedBroker {
             }
             cluster.bootstrap_servers()
         };
-        let broker = EmbeddedBroker { client, bootstrap };
-        for topic in catalog.topics() {
-            broker.create_topic(&topic.name, topic.partitions)?;
-            broker.create_topic(&dead_letter_topic(&topic.name), topic.partitions)?;
-        }
-        Ok(broker)
+        Ok(EmbeddedBroker { client, bootstrap })
     }
 
     /// The `bootstrap.servers` value for clients of this cluster (loopback addresses).

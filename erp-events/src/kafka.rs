@@ -48,6 +48,13 @@ impl Kafka {
         config
     }
 
+    /// The consumer configuration the framework's listeners use for `group` (at-least-once:
+    /// offsets stored only after handling, committed by librdkafka), for hand-written consumers
+    /// that should behave the same.
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        crate::consumer::consumer_config(self, group)
+    }
+
     /// A publisher whose envelopes name `source` as the publishing service.
     pub fn publisher(&self, source: &str) -> Result<Publisher, PublishError> {
         Publisher::new(self, source)

@@ -1,11 +1,19 @@
 //! A consumed record, independent of the transport that delivered it.
 
+use std::ops::Range;
+
 use rdkafka::Message;
 use rdkafka::message::{BorrowedMessage, Headers};
 
 pub use rdkafka::Timestamp;
 
-/// One consumed record: what Kafka (or the in-process transport) delivered, owned.
+/// Where one header's name and value lie in a record's buffer.
+type HeaderSpan = (Range<u32>, Option<Range<u32>>);
+
+/// One consumed record, owned: what Kafka (or the in-process transport) delivered.
+///
+/// Key, value and headers live in one buffer (a record costs two allocations, not one per
+/// part), because every record is copied once, from the poll loop to its partition's worker.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// The topic.
@@ -14,44 +22,120 @@ pub struct Record {
     pub partition: i32,
     /// The offset in the partition.
     pub offset: i64,
-    /// The record key.
-    pub key: Option<Vec<u8>>,
-    /// The record value (the envelope).
-    pub value: Option<Vec<u8>>,
-    /// The headers, in order.
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
     /// The record timestamp.
     pub timestamp: Timestamp,
+    bytes: Box<[u8]>,
+    key: Option<Range<u32>>,
+    value: Option<Range<u32>>,
+    headers: Box<[HeaderSpan]>,
 }
 
 impl Record {
-    /// Copies a message received from Kafka; `topic` is the listener's (same text, static).
-    pub fn from_kafka(topic: &'static str, message: &BorrowedMessage<'_>) -> Self {
+    /// A record with the given parts.
+    pub fn new<'a>(
+        (topic, partition, offset): (&'static str, i32, i64),
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)> + Clone,
+        timestamp: Timestamp,
+    ) -> Self {
+        let header_bytes: usize = headers
+            .clone()
+            .map(|(name, value)| name.len() + value.map_or(0, <[u8]>::len))
+            .sum();
+        let size = key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + header_bytes;
+        let mut bytes = Vec::with_capacity(size);
+        let mut append = |part: &[u8]| {
+            let start = bytes.len() as u32;
+            bytes.extend_from_slice(part);
+            start..bytes.len() as u32
+        };
+        let key = key.map(&mut append);
+        let value = value.map(&mut append);
+        let headers = headers
+            .map(|(name, value)| (append(name.as_bytes()), value.map(&mut append)))
+            .collect();
         Record {
             topic,
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-            value: message.payload().map(<[u8]>::to_vec),
-            headers: message
-                .headers()
-                .map(|headers| {
-                    headers
-                        .iter()
-                        .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            timestamp: message.timestamp(),
+            partition,
+            offset,
+            timestamp,
+            bytes: bytes.into_boxed_slice(),
+            key,
+            value,
+            headers,
         }
+    }
+
+    /// Copies a message received from Kafka; `topic` is the listener's (same text, static).
+    pub fn from_kafka(topic: &'static str, message: &BorrowedMessage<'_>) -> Self {
+        let headers = message.headers();
+        let header_list = (0..headers.map_or(0, |h| h.count())).filter_map(move |index| {
+            let header = headers?.try_get(index)?;
+            Some((header.key, header.value))
+        });
+        Record::new(
+            (topic, message.partition(), message.offset()),
+            message.key(),
+            message.payload(),
+            header_list,
+            message.timestamp(),
+        )
+    }
+
+    fn slice(&self, range: &Range<u32>) -> &[u8] {
+        &self.bytes[range.start as usize..range.end as usize]
+    }
+
+    /// The record key.
+    pub fn key(&self) -> Option<&[u8]> {
+        self.key.as_ref().map(|range| self.slice(range))
+    }
+
+    /// The record value (the envelope).
+    pub fn value(&self) -> Option<&[u8]> {
+        self.value.as_ref().map(|range| self.slice(range))
+    }
+
+    /// The headers, in order. Header names are UTF-8 (librdkafka guarantees it).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> + '_ {
+        self.headers.iter().map(|(name, value)| {
+            let name = std::str::from_utf8(self.slice(name)).unwrap_or_default();
+            (name, value.as_ref().map(|range| self.slice(range)))
+        })
     }
 
     /// The last header named `name`, as UTF-8.
     pub fn header_str(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .rev()
-            .find(|(key, _)| key == name)
-            .and_then(|(_, value)| std::str::from_utf8(value.as_deref()?).ok())
+        self.headers()
+            .filter(|(key, _)| *key == name)
+            .last()
+            .and_then(|(_, value)| std::str::from_utf8(value?).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_come_back_as_given() {
+        let headers = [
+            ("traceparent", Some(&b"00-ab"[..])),
+            ("empty", None),
+            ("traceparent", Some(&b"00-cd"[..])),
+        ];
+        let record = Record::new(
+            ("erp.audit.events", 2, 7),
+            Some(b"key"),
+            None,
+            headers.iter().copied(),
+            Timestamp::CreateTime(5),
+        );
+        assert_eq!(record.key(), Some(&b"key"[..]));
+        assert_eq!(record.value(), None);
+        assert_eq!(record.headers().collect::<Vec<_>>(), headers);
+        assert_eq!(record.header_str("traceparent"), Some("00-cd"));
+        assert_eq!(record.header_str("missing"), None);
     }
 }

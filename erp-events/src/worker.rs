@@ -160,10 +160,11 @@ impl<L: Listener> ListenerRuntime<L> {
     async fn process_batch(&self, p: &Partition, batch: Vec<Record>) -> Result<(), Stopped> {
         let decoded: Vec<Result<Envelope<L::Event>, DecodeError>> = batch
             .iter()
-            .map(|record| Envelope::decode_event(record.value.as_deref().unwrap_or_default()))
+            .map(|record| Envelope::decode_event(record.value().unwrap_or_default()))
             .collect();
         let mut claims = self.claim_batch(p, &decoded).await?;
         let mut outcome = Ok(());
+        let mut done = None;
         for (record, envelope) in batch.iter().zip(decoded) {
             if p.stop.is_cancelled() {
                 // Revoked or shutting down: the rest of the batch is redelivered.
@@ -181,13 +182,16 @@ impl<L: Listener> ListenerRuntime<L> {
                 trace_id = tracing::field::Empty,
                 attempt = tracing::field::Empty,
             );
-            let processed = self
-                .process_record(p, record, envelope, &mut claims)
-                .instrument(span)
-                .await;
+            let processing = self.process_record(p, record, envelope, &mut claims);
+            // Entering a span nobody listens to still costs a move of the whole future.
+            let processed = if span.is_disabled() {
+                processing.await
+            } else {
+                processing.instrument(span).await
+            };
             match processed {
                 // Handled, skipped or dead-lettered: its offset may be committed.
-                Ok(()) => p.offsets.store(p.topic, p.partition, record.offset),
+                Ok(()) => done = Some(record.offset),
                 Err(Stopped) => {
                     outcome = Err(Stopped);
                     break;
@@ -195,6 +199,9 @@ impl<L: Listener> ListenerRuntime<L> {
             }
         }
         self.settle_claims(p, claims).await;
+        if let Some(offset) = done {
+            p.offsets.store(p.topic, p.partition, offset);
+        }
         outcome
     }
 
@@ -377,7 +384,7 @@ impl<L: Listener> ListenerRuntime<L> {
             let result = match next.take() {
                 Some(envelope) => Ok(envelope),
                 // A retry decodes the record again: events need not be `Clone`.
-                None => Envelope::decode_event(record.value.as_deref().unwrap_or_default())
+                None => Envelope::decode_event(record.value().unwrap_or_default())
                     .map_err(HandlerError::permanent),
             };
             let result = match result {

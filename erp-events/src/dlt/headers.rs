@@ -81,10 +81,9 @@ pub fn dead_letter_headers(
     reason: &DeadLetterReason,
 ) -> Vec<(String, Option<Vec<u8>>)> {
     let mut headers: Vec<(String, Option<Vec<u8>>)> = record
-        .headers
-        .iter()
-        .filter(|(key, _)| !key.starts_with("kafka_dlt-") && key != ATTEMPTS)
-        .cloned()
+        .headers()
+        .filter(|(key, _)| !key.starts_with("kafka_dlt-") && *key != ATTEMPTS)
+        .map(|(key, value)| (key.to_owned(), value.map(<[u8]>::to_vec)))
         .collect();
     let mut add = |key: &str, value: Vec<u8>| headers.push((key.to_owned(), Some(value)));
     add(ORIGINAL_TOPIC, record.topic.as_bytes().to_vec());
@@ -159,18 +158,17 @@ mod tests {
     use super::*;
 
     fn record() -> Record {
-        Record {
-            topic: "erp.inventory.movements",
-            partition: 2,
-            offset: 41,
-            key: Some(b"SKU-1".to_vec()),
-            value: Some(b"{}".to_vec()),
-            headers: vec![
-                ("traceparent".into(), Some(b"00-ab-cd-01".to_vec())),
-                (EXCEPTION_MESSAGE.into(), Some(b"an older failure".to_vec())),
-            ],
-            timestamp: Timestamp::CreateTime(1_770_814_800_123),
-        }
+        let headers = [
+            ("traceparent", Some(&b"00-ab-cd-01"[..])),
+            (EXCEPTION_MESSAGE, Some(&b"an older failure"[..])),
+        ];
+        Record::new(
+            ("erp.inventory.movements", 2, 41),
+            Some(b"SKU-1"),
+            Some(b"{}"),
+            headers.into_iter(),
+            Timestamp::CreateTime(1_770_814_800_123),
+        )
     }
 
     fn as_refs(headers: &[(String, Option<Vec<u8>>)]) -> Vec<(&str, Option<&[u8]>)> {

@@ -1,7 +1,7 @@
 //! Publishing dead letters to `<topic>.DLT` on Kafka.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
@@ -18,15 +18,30 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Writes dead letters to the original record's partition of `<topic>.DLT` when the DLT has
 /// that partition, else lets the key choose (Spring's default destination resolver).
+///
+/// The producer (and its polling thread) is created with the first dead letter: most
+/// applications never need it.
 pub(crate) struct KafkaDeadLetters {
-    producer: FutureProducer,
+    kafka: Kafka,
+    producer: OnceLock<FutureProducer>,
     partitions: Mutex<HashMap<String, i32>>,
-    _kafka: Kafka,
 }
 
 impl KafkaDeadLetters {
-    pub(crate) fn new(kafka: &Kafka) -> Result<Self, rdkafka::error::KafkaError> {
-        let producer = kafka
+    pub(crate) fn new(kafka: &Kafka) -> Self {
+        KafkaDeadLetters {
+            kafka: kafka.clone(),
+            producer: OnceLock::new(),
+            partitions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn producer(&self, topic: &str) -> Result<&FutureProducer, DeadLetterError> {
+        if let Some(producer) = self.producer.get() {
+            return Ok(producer);
+        }
+        let producer = self
+            .kafka
             .client_config()
             .set("client.id", "erp-dead-letters")
             .set("enable.idempotence", "true")
@@ -36,19 +51,19 @@ impl KafkaDeadLetters {
                 "message.timeout.ms",
                 PUBLISH_TIMEOUT.as_millis().to_string(),
             )
-            .create()?;
-        Ok(KafkaDeadLetters {
-            producer,
-            partitions: Mutex::new(HashMap::new()),
-            _kafka: kafka.clone(),
-        })
+            .create()
+            .map_err(|error| DeadLetterError {
+                topic: topic.to_owned(),
+                message: format!("cannot create the dead-letter producer: {error}"),
+            })?;
+        Ok(self.producer.get_or_init(|| producer))
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, DeadLetterError> {
         if let Some(count) = self.partitions.lock().expect("not poisoned").get(topic) {
             return Ok(*count);
         }
-        let producer = self.producer.clone();
+        let producer = self.producer(topic)?.clone();
         let name = topic.to_owned();
         let count = tokio::task::spawn_blocking(move || {
             let metadata = producer
@@ -97,12 +112,12 @@ impl DeadLetterSink for KafkaDeadLetters {
             let dead_letter = FutureRecord::<[u8], [u8]> {
                 topic: &topic,
                 partition: (record.partition < partitions).then_some(record.partition),
-                payload: record.value.as_deref(),
-                key: record.key.as_deref(),
+                payload: record.value(),
+                key: record.key(),
                 timestamp: None,
                 headers: Some(owned),
             };
-            self.producer
+            self.producer(&topic)?
                 .send(dead_letter, Timeout::After(PUBLISH_TIMEOUT))
                 .await
                 .map(drop)

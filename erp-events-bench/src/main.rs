@@ -1,0 +1,312 @@
+//! One-command benchmark suite: each of our components against its baseline, in the same run,
+//! on the embedded broker, reporting ratios (absolute numbers alone mean little on shared
+//! machines).
+//!
+//! ```text
+//! cargo run --release -p erp-events-bench -- all        # publish, consume, dedup, peer
+//! cargo run --release -p erp-events-bench -- consume --events 200000 --rounds 3
+//! cargo run --release -p erp-events-bench -- all --smoke  # a few thousand events (CI)
+//! ```
+//!
+//! Each measured side runs in a child process of its own (this binary, `side <name>`) against a
+//! fresh broker owned by this process, so its peak RSS is its own and not the broker's log.
+//! Consumers are measured twice: throughput on a backlog, then publish-to-handler latency on a
+//! paced live stream.
+
+mod measure;
+mod naive;
+mod sides;
+
+use std::process::{ExitCode, Stdio};
+
+use erp_events::{EmbeddedBroker, Kafka, dead_letter_topic};
+use measure::Measurement;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// Settings of a run.
+#[derive(Debug, Clone)]
+struct Settings {
+    events: usize,
+    live: usize,
+    partitions: i32,
+    rounds: usize,
+    redis: Option<String>,
+    smoke: bool,
+}
+
+/// A side of a comparison: what runs, and how it is described in the table.
+struct Side {
+    name: &'static str,
+    label: &'static str,
+    consumes: bool,
+}
+
+const PUBLISH_OURS: Side = Side {
+    name: "publish-ours",
+    label: "erp-events Publisher (pipelined)",
+    consumes: false,
+};
+const PUBLISH_RAW: Side = Side {
+    name: "publish-raw",
+    label: "raw rdkafka FutureProducer loop",
+    consumes: false,
+};
+const CONSUME_OURS: Side = Side {
+    name: "consume-ours",
+    label: "erp-events listener, no dedup",
+    consumes: true,
+};
+const CONSUME_HAND: Side = Side {
+    name: "consume-hand",
+    label: "hand-written StreamConsumer loop",
+    consumes: true,
+};
+const CONSUME_REDIS: Side = Side {
+    name: "consume-redis",
+    label: "erp-events listener + Redis store",
+    consumes: true,
+};
+const CONSUME_NAIVE: Side = Side {
+    name: "consume-naive",
+    label: "erp-events listener + naive SET NX",
+    consumes: true,
+};
+const CONSUME_PEER: Side = Side {
+    name: "consume-faststream",
+    label: "faststream subscriber (aiokafka)",
+    consumes: true,
+};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("side") => run_side_here(&args[1..]).await,
+        mode => run_suite(mode.unwrap_or("all"), &args[1.min(args.len())..]).await,
+    }
+}
+
+fn option(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|arg| arg == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// Runs one side in this (child) process and prints its measurement as JSON.
+async fn run_side_here(args: &[String]) -> ExitCode {
+    let name = args.first().map(String::as_str).unwrap_or_default();
+    let bootstrap = option(args, "--bootstrap").expect("--bootstrap");
+    let events: usize = option(args, "--events")
+        .and_then(|v| v.parse().ok())
+        .expect("--events");
+    let live: usize = option(args, "--live")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let redis = option(args, "--redis").unwrap_or_default();
+    let measurement = match name {
+        "publish-ours" => sides::publish_ours(&bootstrap, events).await,
+        "publish-raw" => sides::publish_raw(&bootstrap, events).await,
+        "consume-ours" => sides::consume_ours(&bootstrap, events, live).await,
+        "consume-hand" => sides::consume_hand_written(&bootstrap, events, live).await,
+        "consume-redis" => sides::consume_redis(&bootstrap, events, live, &redis).await,
+        "consume-naive" => sides::consume_naive(&bootstrap, events, live, &redis).await,
+        other => {
+            eprintln!("unknown side `{other}`");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", measurement.to_json());
+    ExitCode::SUCCESS
+}
+
+async fn run_suite(mode: &str, args: &[String]) -> ExitCode {
+    let smoke = args.iter().any(|arg| arg == "--smoke");
+    let events = option(args, "--events")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if smoke { 3_000 } else { 200_000 });
+    let settings = Settings {
+        events,
+        live: (events / 10).clamp(300, 20_000),
+        partitions: option(args, "--partitions")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(24),
+        rounds: option(args, "--rounds")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if smoke { 1 } else { 2 }),
+        redis: option(args, "--redis")
+            .or_else(|| std::env::var("REDIS_URL").ok())
+            .filter(|url| !url.is_empty()),
+        smoke,
+    };
+    let pairs: Vec<(&str, Vec<&Side>)> = vec![
+        ("publish", vec![&PUBLISH_OURS, &PUBLISH_RAW]),
+        ("consume", vec![&CONSUME_OURS, &CONSUME_HAND]),
+        ("dedup", vec![&CONSUME_REDIS, &CONSUME_OURS, &CONSUME_NAIVE]),
+        ("peer", vec![&CONSUME_OURS, &CONSUME_PEER]),
+    ];
+    let selected: Vec<_> = pairs
+        .into_iter()
+        .filter(|(pair, _)| mode == "all" || mode == *pair)
+        .collect();
+    if selected.is_empty() {
+        eprintln!("unknown mode `{mode}`; use all, publish, consume, dedup or peer");
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "erp-events benchmarks: {} events (~300-byte envelopes), {} partitions, {} live events at 5000/s for latency, best of {} round(s)",
+        settings.events, settings.partitions, settings.live, settings.rounds
+    );
+    let mut rows = Vec::new();
+    for (pair, sides) in selected {
+        if let Some(reason) = skip_reason(pair, &settings).await {
+            println!("{pair}: skipped: {reason}");
+            continue;
+        }
+        let mut best: Vec<Option<Measurement>> = vec![None; sides.len()];
+        for _ in 0..settings.rounds {
+            for (slot, side) in best.iter_mut().zip(&sides) {
+                let measured = measure_side(side, &settings).await;
+                if slot.is_none_or(|kept| measured.throughput > kept.throughput) {
+                    *slot = Some(measured);
+                }
+            }
+        }
+        let baseline = best[1].expect("measured").throughput;
+        for (index, (side, measured)) in sides.iter().zip(best).enumerate() {
+            let measured = measured.expect("measured");
+            let ratio = (index != 1).then(|| measured.throughput / baseline);
+            rows.push((pair, side.label, measured, ratio));
+        }
+    }
+    print_table(&rows);
+    ExitCode::SUCCESS
+}
+
+/// Why a pair cannot run here, if it cannot.
+async fn skip_reason(pair: &str, settings: &Settings) -> Option<String> {
+    match pair {
+        "dedup" if settings.redis.is_none() => {
+            Some("needs Redis: set REDIS_URL (e.g. redis://127.0.0.1:6379) or --redis".into())
+        }
+        "peer" if settings.smoke => {
+            Some("not in smoke mode (it installs faststream from PyPI)".into())
+        }
+        "peer" => faststream_python().await.err(),
+        _ => None,
+    }
+}
+
+/// The virtualenv's Python with faststream, created by `peer/setup.sh` on first use.
+async fn faststream_python() -> Result<std::path::PathBuf, String> {
+    let peer = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peer");
+    let output = Command::new("sh")
+        .arg(peer.join("setup.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .await
+        .map_err(|error| format!("cannot run peer/setup.sh: {error}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match stdout.lines().last() {
+        Some(python) if output.status.success() => Ok(python.into()),
+        _ => Err(format!("faststream is not available: {}", stdout.trim())),
+    }
+}
+
+/// Runs `side` in a child process against a fresh broker and returns its measurement.
+async fn measure_side(side: &Side, settings: &Settings) -> Measurement {
+    let broker = EmbeddedBroker::new(1).expect("embedded broker");
+    broker
+        .create_topic(sides::TOPIC, settings.partitions)
+        .expect("topic");
+    broker
+        .create_topic(&dead_letter_topic(sides::TOPIC), settings.partitions)
+        .expect("DLT");
+    let kafka = Kafka::from(broker);
+    let publisher = kafka.publisher("inventory-service").expect("publisher");
+    if side.consumes {
+        publisher
+            .publish_all(&sides::movements(0, settings.events))
+            .await
+            .expect("backlog");
+    }
+    let mut command = if side.name == CONSUME_PEER.name {
+        let python = faststream_python().await.expect("checked before");
+        let mut command = Command::new(python);
+        command.arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peer/faststream_consume.py"),
+        );
+        command
+    } else {
+        let mut command = Command::new("perf");
+        command.args([
+            "record",
+            "-e",
+            "cpu-clock",
+            "-F",
+            "4000",
+            "-g",
+            "-o",
+            &format!("/tmp/side-{}.data", side.name),
+            "--",
+        ]);
+        command.arg(std::env::current_exe().expect("this binary"));
+        command.args(["side", side.name]);
+        command
+    };
+    command
+        .args(["--bootstrap", kafka.bootstrap_servers()])
+        .args([
+            "--events",
+            &settings.events.to_string(),
+            "--live",
+            &settings.live.to_string(),
+        ])
+        .args(["--topic", sides::TOPIC])
+        .args(["--redis", settings.redis.as_deref().unwrap_or_default()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = command.spawn().expect("start the side");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut measurement = None;
+    while let Some(line) = lines.next_line().await.expect("read the side's output") {
+        if line == "LIVE" {
+            publish_live(&publisher, settings).await;
+        } else if let Some(parsed) = Measurement::from_json(&line) {
+            measurement = Some(parsed);
+        }
+    }
+    let status = child.wait().await.expect("the side exits");
+    assert!(status.success(), "side {} failed: {status}", side.name);
+    measurement.unwrap_or_else(|| panic!("side {} reported nothing", side.name))
+}
+
+/// Publishes the live events at a steady pace, for the latency measurement.
+async fn publish_live(publisher: &erp_events::Publisher, settings: &Settings) {
+    let events = sides::movements(settings.events, settings.live);
+    let mut pace = tokio::time::interval(sides::LIVE_PACE);
+    let mut pending = Vec::with_capacity(events.len());
+    for event in &events {
+        pace.tick().await;
+        pending.push(publisher.send(event).await.expect("live event"));
+    }
+    for delivery in pending {
+        delivery.await.expect("live event delivered");
+    }
+}
+
+fn print_table(rows: &[(&str, &str, Measurement, Option<f64>)]) {
+    println!();
+    println!(
+        "{:<8} {:<36} {:>12} {:>8} {:>8} {:>9} {:>7}",
+        "pair", "side", "events/s", "p50 ms", "p99 ms", "RSS MiB", "ratio"
+    );
+    for (pair, label, m, ratio) in rows {
+        let ratio = ratio.map_or_else(|| "base".to_owned(), |r| format!("{r:.2}x"));
+        println!(
+            "{pair:<8} {label:<36} {:>12.0} {:>8.1} {:>8.1} {:>9.1} {ratio:>7}",
+            m.throughput, m.p50_ms, m.p99_ms, m.peak_rss_mib
+        );
+    }
+}

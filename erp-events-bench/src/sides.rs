@@ -1,0 +1,333 @@
+//! The measured sides, each run in a child process of its own: our publisher and listener, and
+//! the baselines they are compared with.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use erp_demo::inventory::{InventoryMovement, MovementAction};
+use erp_events::{
+    App, Brokers, Envelope, HandlerError, IdempotencyStore, Kafka, ListenerExt, RedisStore, State,
+    erp_listener,
+};
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::Notify;
+
+use crate::measure::{Measurement, now_millis, peak_rss_mib, percentile, throughput};
+use crate::naive::NaiveRedisStore;
+
+/// The topic every side uses (24 partitions in the bench's broker).
+pub const TOPIC: &str = "erp.inventory.movements";
+/// How many publishes are in flight at once in the pipelined publishing loops.
+const WINDOW: usize = 20_000;
+
+/// `count` movements (envelopes of about 300 bytes), numbered from `first`.
+pub fn movements(first: usize, count: usize) -> Vec<InventoryMovement> {
+    (first..first + count)
+        .map(|i| {
+            let mut movement = InventoryMovement::new(
+                &format!("SKU-{:06}", i % 5_000),
+                "WH-CENTRAL-EAST-01",
+                MovementAction::Received,
+                i as i64,
+            );
+            movement.to_warehouse = Some("WH-CENTRAL-WEST-02".to_owned());
+            movement
+        })
+        .collect()
+}
+
+/// The Kafka at `bootstrap`.
+pub fn kafka(bootstrap: &str) -> Kafka {
+    let catalog = erp_events::catalog!();
+    Kafka::connect(&Brokers::External(bootstrap.to_owned()), catalog).expect("connect")
+}
+
+/// Consumer settings for the mock cluster (which every side meets in another process, so the
+/// framework cannot know it is the mock): an empty fetch is held for the whole
+/// `fetch.wait.max.ms`, so a short wait keeps live latency about the consumer, not the mock.
+pub const MOCK_CONSUMER_SETTINGS: [(&str, &str); 1] = [("fetch.wait.max.ms", "10")];
+
+/// Sends `count` records through `send`, keeping up to [`WINDOW`] unacknowledged, and measures
+/// throughput and send-to-acknowledgement latency. Both publishers run through this loop.
+async fn pipelined<F, R, E>(count: usize, mut send: impl FnMut(usize) -> F) -> Measurement
+where
+    F: Future<Output = R>,
+    R: Future<Output = Result<(), E>>,
+    E: std::fmt::Debug,
+{
+    let mut pending = VecDeque::with_capacity(WINDOW);
+    let mut latencies = Vec::with_capacity(count);
+    let started = Instant::now();
+    for i in 0..count {
+        if pending.len() == WINDOW {
+            let (sent, delivery): (Instant, R) = pending.pop_front().expect("full");
+            delivery.await.expect("delivered");
+            latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+        }
+        pending.push_back((Instant::now(), send(i).await));
+    }
+    for (sent, delivery) in pending {
+        delivery.await.expect("delivered");
+        latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+    }
+    Measurement {
+        throughput: throughput(count, started.elapsed()),
+        p50_ms: percentile(&mut latencies, 50.0),
+        p99_ms: percentile(&mut latencies, 99.0),
+        peak_rss_mib: peak_rss_mib(),
+    }
+}
+
+/// Our publisher, pipelined with `send`.
+pub async fn publish_ours(bootstrap: &str, count: usize) -> Measurement {
+    let publisher = kafka(bootstrap)
+        .publisher("inventory-service")
+        .expect("publisher");
+    let events = movements(0, count);
+    pipelined(count, |i| {
+        let publisher = &publisher;
+        let event = &events[i];
+        async move {
+            let pending = publisher.send(event).await.expect("enqueued");
+            async move { pending.await.map(drop) }
+        }
+    })
+    .await
+}
+
+/// A hand-written FutureProducer loop that builds the same envelope bytes and header.
+pub async fn publish_raw(bootstrap: &str, count: usize) -> Measurement {
+    let producer: FutureProducer = kafka(bootstrap)
+        .client_config()
+        .set("client.id", "inventory-service")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()
+        .expect("producer");
+    let events = movements(0, count);
+    pipelined(count, |i| {
+        let producer = &producer;
+        let event = &events[i];
+        async move {
+            let trace = erp_events::TraceContext::new_root();
+            let envelope = Envelope {
+                event_id: uuid::Uuid::now_v7(),
+                event_type: "RECEIVED".to_owned(),
+                source: "inventory-service".to_owned(),
+                timestamp: time::OffsetDateTime::now_utc(),
+                trace_id: Some(trace.trace_id_hex()),
+                user_id: None,
+                version: 1,
+                payload: event,
+            };
+            let value = serde_json::to_vec(&envelope).expect("serialize");
+            let traceparent = trace.to_traceparent();
+            let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
+                key: "traceparent",
+                value: Some(traceparent.as_str()),
+            });
+            let record = FutureRecord::to(TOPIC)
+                .key(event.product_id.as_str())
+                .payload(&value)
+                .headers(headers);
+            let delivery = producer
+                .send_result(record)
+                .map_err(|(e, _)| e)
+                .expect("enqueued");
+            async move { delivery.await.map(drop).map_err(|_| "canceled") }
+        }
+    })
+    .await
+}
+
+/// Counts handled events: the backlog's throughput, then the live events' latency.
+#[derive(Clone)]
+pub struct Tally {
+    inner: Arc<TallyInner>,
+}
+
+struct TallyInner {
+    backlog: usize,
+    total: usize,
+    handled: AtomicUsize,
+    first: OnceLock<Instant>,
+    backlog_done: OnceLock<Instant>,
+    latencies: Mutex<Vec<f64>>,
+    changed: Notify,
+}
+
+impl Tally {
+    /// Expects `backlog` records, then `live` ones.
+    pub fn new(backlog: usize, live: usize) -> Self {
+        Tally {
+            inner: Arc::new(TallyInner {
+                backlog,
+                total: backlog + live,
+                handled: AtomicUsize::new(0),
+                first: OnceLock::new(),
+                backlog_done: OnceLock::new(),
+                latencies: Mutex::new(Vec::with_capacity(live)),
+                changed: Notify::new(),
+            }),
+        }
+    }
+
+    /// Records one handled event published at `published` (epoch milliseconds).
+    pub fn record(&self, published: f64) {
+        let inner = &self.inner;
+        inner.first.get_or_init(Instant::now);
+        let handled = inner.handled.fetch_add(1, Ordering::AcqRel) + 1;
+        if handled % 20_000 == 0 {
+            eprintln!(
+                "DEBUG {handled} at {:?}",
+                inner.first.get().unwrap().elapsed()
+            );
+        }
+        if handled > inner.backlog {
+            inner
+                .latencies
+                .lock()
+                .expect("not poisoned")
+                .push(now_millis() - published);
+        }
+        if handled == inner.backlog {
+            inner.backlog_done.get_or_init(Instant::now);
+        }
+        if handled == inner.backlog || handled == inner.total {
+            inner.changed.notify_waiters();
+        }
+    }
+
+    async fn wait_for(&self, count: usize) {
+        loop {
+            let changed = self.inner.changed.notified();
+            if self.inner.handled.load(Ordering::Acquire) >= count {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Waits for the backlog, announces the live phase (`LIVE` on stdout), waits for the live
+    /// events, and reports.
+    pub async fn run_phases(&self) -> Measurement {
+        self.wait_for(self.inner.backlog).await;
+        println!("LIVE");
+        self.wait_for(self.inner.total).await;
+        let first = *self.inner.first.get().expect("handled");
+        let done = *self.inner.backlog_done.get().expect("backlog done");
+        let mut latencies = self.inner.latencies.lock().expect("not poisoned").clone();
+        Measurement {
+            throughput: throughput(self.inner.backlog, done - first),
+            p50_ms: percentile(&mut latencies, 50.0),
+            p99_ms: percentile(&mut latencies, 99.0),
+            peak_rss_mib: peak_rss_mib(),
+        }
+    }
+}
+
+fn published_millis(envelope: &Envelope<InventoryMovement>) -> f64 {
+    envelope.timestamp.unix_timestamp_nanos() as f64 / 1e6
+}
+
+#[erp_listener(group = "search-sync", idempotent = false, concurrency = 24)]
+async fn plain(
+    event: Envelope<InventoryMovement>,
+    State(tally): State<Tally>,
+) -> Result<(), HandlerError> {
+    tally.record(published_millis(&event));
+    Ok(())
+}
+
+#[erp_listener(group = "search-sync")]
+async fn deduplicated(
+    event: Envelope<InventoryMovement>,
+    State(tally): State<Tally>,
+) -> Result<(), HandlerError> {
+    tally.record(published_millis(&event));
+    Ok(())
+}
+
+fn mock_settings(app: App) -> App {
+    MOCK_CONSUMER_SETTINGS
+        .iter()
+        .fold(app, |app, (key, value)| app.consumer_config(key, value))
+}
+
+/// Our listener, without dedup (to compare with the hand-written loop).
+pub async fn consume_ours(bootstrap: &str, backlog: usize, live: usize) -> Measurement {
+    let tally = Tally::new(backlog, live);
+    let running = mock_settings(App::new(&kafka(bootstrap)))
+        .listener(plain.with_state(tally.clone()))
+        .start()
+        .expect("start");
+    let measurement = tally.run_phases().await;
+    running.shutdown().await;
+    measurement
+}
+
+/// Our listener with `store` for dedup.
+pub async fn consume_deduplicated(
+    bootstrap: &str,
+    backlog: usize,
+    live: usize,
+    store: impl IdempotencyStore,
+) -> Measurement {
+    let tally = Tally::new(backlog, live);
+    let running = mock_settings(App::new(&kafka(bootstrap)))
+        .idempotency_store(store)
+        .listener(deduplicated.with_state(tally.clone()))
+        .start()
+        .expect("start");
+    let measurement = tally.run_phases().await;
+    running.shutdown().await;
+    measurement
+}
+
+/// Our listener with the Redis store.
+pub async fn consume_redis(bootstrap: &str, backlog: usize, live: usize, url: &str) -> Measurement {
+    let store = RedisStore::new(url).expect("redis");
+    consume_deduplicated(bootstrap, backlog, live, store).await
+}
+
+/// Our listener with the naive store (one awaited `SET NX` per message).
+pub async fn consume_naive(bootstrap: &str, backlog: usize, live: usize, url: &str) -> Measurement {
+    let store = NaiveRedisStore::connect(url).await.expect("redis");
+    consume_deduplicated(bootstrap, backlog, live, store).await
+}
+
+/// A hand-written StreamConsumer loop: decode the envelope with serde_json, handle, store the
+/// offset, with the consumer settings our listeners use.
+pub async fn consume_hand_written(bootstrap: &str, backlog: usize, live: usize) -> Measurement {
+    let mut config = kafka(bootstrap).consumer_config("hand-written");
+    for (key, value) in MOCK_CONSUMER_SETTINGS {
+        config.set(key, value);
+    }
+    let consumer: StreamConsumer = config.create().expect("consumer");
+    consumer.subscribe(&[TOPIC]).expect("subscribe");
+    let tally = Tally::new(backlog, live);
+    let consuming = async {
+        loop {
+            let message = consumer.recv().await.expect("record");
+            let envelope: Envelope<InventoryMovement> =
+                serde_json::from_slice(message.payload().unwrap_or_default()).expect("envelope");
+            tally.record(published_millis(&envelope));
+            consumer
+                .store_offset_from_message(&message)
+                .expect("store offset");
+        }
+    };
+    tokio::select! {
+        measurement = tally.run_phases() => measurement,
+        () = consuming => unreachable!("the loop never ends"),
+    }
+}
+
+/// How long the parent waits between live events (a steady 5 000 events per second).
+pub const LIVE_PACE: Duration = Duration::from_micros(200);
