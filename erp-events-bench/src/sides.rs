@@ -183,12 +183,6 @@ impl Tally {
         let inner = &self.inner;
         inner.first.get_or_init(Instant::now);
         let handled = inner.handled.fetch_add(1, Ordering::AcqRel) + 1;
-        if handled % 20_000 == 0 {
-            eprintln!(
-                "DEBUG {handled} at {:?}",
-                inner.first.get().unwrap().elapsed()
-            );
-        }
         if handled > inner.backlog {
             inner
                 .latencies
