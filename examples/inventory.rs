@@ -1,18 +1,22 @@
-//! Inventory movements on the embedded broker (or `KAFKA_BROKERS`): the inventory service
-//! publishes a handful of movements; search-sync indexes stock and analytics counts them.
+//! Inventory movements, spelled out: the inventory service publishes a handful of movements;
+//! search-sync indexes stock and analytics counts them (the events and listeners are in
+//! `src/inventory.rs`).
 //!
-//! `cargo run --example inventory`
+//! `cargo run --example inventory` (embedded broker; `KAFKA_BROKERS`, `REDIS_URL` and
+//! `ERP_IN_PROCESS_TOPICS` change where events and dedup state go, not this code).
 
+use erp_demo::demo::{ReportTable, until_finished};
 use erp_demo::inventory::{
     InventoryMovement, MovementAction, MovementStats, StockIndex, count_movements, sync_stock_index,
 };
-use erp_events::{App, Config, EventContext, ListenerExt};
+use erp_events::{App, Config, Event, EventContext, ListenerExt};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // Configuration comes from the environment; with nothing set, everything is embedded.
     let app = App::from_config(&Config::from_env(), erp_events::catalog!())?;
-    let publisher = app.kafka().publisher("inventory-service")?;
+    let publisher = app.publisher("inventory-service")?;
+    // Each listener gets its state (a search client, a database pool...) as axum's `State`.
     let (index, stats) = (StockIndex::default(), MovementStats::default());
     let running = app
         .listener(sync_stock_index.with_state(index.clone()))
@@ -27,30 +31,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         InventoryMovement::new("SKU-200", "WH-EAST", MovementAction::Shipped, 2),
     ];
     // The user who acts; every envelope published in this scope names them.
-    EventContext::new()
+    let deliveries = EventContext::new()
         .with_user("clerk-17")
         .scope(publisher.publish_all(&movements))
         .await?;
+    for delivery in &deliveries {
+        println!(
+            "published {} to partition {} at offset {}",
+            delivery.event_id, delivery.partition, delivery.offset
+        );
+    }
 
-    index.progress.wait_for(movements.len()).await;
-    stats.progress.wait_for(movements.len()).await;
+    let published = [(InventoryMovement::TOPIC, deliveries.len() as u64)];
+    until_finished(&running, &published).await;
     let reports = running.shutdown().await;
 
-    println!("envelopes read back by search-sync:");
+    println!("envelopes as search-sync indexed them:");
     for document in index.documents() {
         println!("  {document}");
     }
-    println!("stock of SKU-100: {:?}", index.stock("SKU-100"));
-    println!("stock of SKU-200: {:?}", index.stock("SKU-200"));
+    for (product, warehouses) in index.stock() {
+        println!("stock of {product}: {warehouses:?}");
+    }
     println!(
         "analytics (movements, units) per action: {:?}",
         stats.per_action()
     );
-    for report in reports {
-        println!(
-            "{:>12} {:<18} handled {}",
-            report.group, report.name, report.counts.handled
-        );
-    }
+    print!("{}", ReportTable(&reports));
     Ok(())
 }

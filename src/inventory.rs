@@ -4,11 +4,16 @@
 //! OpenSearch); **analytics** counts movements and units per action.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use erp_events::{Envelope, HandlerError, State, erp_event, erp_listener, erp_type};
+use erp_events::{
+    App, Envelope, Event, EventContext, HandlerError, ListenerExt, ListenerReport, Publisher,
+    State, erp_event, erp_listener, erp_type,
+};
 
-use crate::progress::Progress;
+use crate::demo::{DemoError, Module, ReportTable, reports_of};
 
 /// What happened to the stock; its name is the envelope's `eventType`.
 #[erp_type]
@@ -64,12 +69,29 @@ impl InventoryMovement {
 pub struct StockIndex {
     stock: Arc<Mutex<BTreeMap<String, BTreeMap<String, i64>>>>,
     documents: Arc<Mutex<Vec<String>>>,
-    /// Ticks once per indexed movement.
-    pub progress: Progress,
+    timeouts_left: Arc<AtomicU32>,
 }
 
+/// The search index did not answer in time (simulated); worth retrying.
+#[derive(Debug, thiserror::Error)]
+#[error("the search index timed out")]
+pub struct IndexTimeout;
+
 impl StockIndex {
-    fn apply(&self, envelope: &Envelope<InventoryMovement>) {
+    /// Makes the next `count` index writes time out, as a search cluster under load does.
+    pub fn time_out_next(&self, count: u32) {
+        self.timeouts_left.store(count, Ordering::Release);
+    }
+
+    fn apply(&self, envelope: &Envelope<InventoryMovement>) -> Result<(), IndexTimeout> {
+        let timed_out =
+            self.timeouts_left
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                    left.checked_sub(1)
+                });
+        if timed_out.is_ok() {
+            return Err(IndexTimeout);
+        }
         let movement = &envelope.payload;
         let mut stock = self.stock.lock().expect("not poisoned");
         let product = stock.entry(movement.product_id.clone()).or_default();
@@ -89,12 +111,12 @@ impl StockIndex {
         let document = String::from_utf8(envelope.to_json().expect("an envelope serializes"))
             .expect("JSON is UTF-8");
         self.documents.lock().expect("not poisoned").push(document);
+        Ok(())
     }
 
-    /// Units of `product_id` per warehouse.
-    pub fn stock(&self, product_id: &str) -> BTreeMap<String, i64> {
-        let stock = self.stock.lock().expect("not poisoned");
-        stock.get(product_id).cloned().unwrap_or_default()
+    /// Units of each product per warehouse.
+    pub fn stock(&self) -> BTreeMap<String, BTreeMap<String, i64>> {
+        self.stock.lock().expect("not poisoned").clone()
     }
 
     /// Every indexed envelope, as JSON, in the order indexed.
@@ -103,14 +125,13 @@ impl StockIndex {
     }
 }
 
-/// Keeps the stock index in step with the movements.
+/// Keeps the stock index in step with the movements. A timeout is retried (1 s, then 2 s, 4 s).
 #[erp_listener(group = "search-sync", retries = 3)]
 pub async fn sync_stock_index(
     event: Envelope<InventoryMovement>,
     State(index): State<StockIndex>,
 ) -> Result<(), HandlerError> {
-    index.apply(&event);
-    index.progress.tick();
+    index.apply(&event)?;
     Ok(())
 }
 
@@ -118,8 +139,6 @@ pub async fn sync_stock_index(
 #[derive(Debug, Clone, Default)]
 pub struct MovementStats {
     per_action: Arc<Mutex<BTreeMap<MovementAction, (u64, i64)>>>,
-    /// Ticks once per counted movement.
-    pub progress: Progress,
 }
 
 impl MovementStats {
@@ -135,12 +154,80 @@ pub async fn count_movements(
     event: Envelope<InventoryMovement>,
     State(stats): State<MovementStats>,
 ) -> Result<(), HandlerError> {
-    {
-        let mut per_action = stats.per_action.lock().expect("not poisoned");
-        let entry = per_action.entry(event.payload.action).or_default();
-        entry.0 += 1;
-        entry.1 += event.payload.quantity;
-    }
-    stats.progress.tick();
+    let mut per_action = stats.per_action.lock().expect("not poisoned");
+    let entry = per_action.entry(event.payload.action).or_default();
+    entry.0 += 1;
+    entry.1 += event.payload.quantity;
     Ok(())
+}
+
+/// The inventory module: the stock index and the movement statistics its listeners keep.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// search-sync's index.
+    pub index: StockIndex,
+    /// analytics' counts.
+    pub stats: MovementStats,
+}
+
+/// What the inventory listeners did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InventorySummary {
+    /// Units per product and warehouse, as search-sync indexed them.
+    pub stock: BTreeMap<String, BTreeMap<String, i64>>,
+    /// `(movements, units)` per action, as analytics counted them.
+    pub per_action: BTreeMap<MovementAction, (u64, i64)>,
+    /// The listeners' reports.
+    pub reports: Vec<ListenerReport>,
+}
+
+impl Module for Inventory {
+    const TOPIC: &'static str = InventoryMovement::TOPIC;
+    const PRODUCER: &'static str = "inventory-service";
+    type Summary = InventorySummary;
+
+    fn listen(&self, app: App) -> App {
+        app.listener(sync_stock_index.with_state(self.index.clone()))
+            .listener(count_movements.with_state(self.stats.clone()))
+    }
+
+    async fn publish(&self, publisher: &Publisher) -> Result<u64, DemoError> {
+        let movements = [
+            InventoryMovement::new("SKU-100", "WH-EAST", MovementAction::Received, 40),
+            InventoryMovement::new("SKU-200", "WH-EAST", MovementAction::Received, 12),
+            InventoryMovement::new("SKU-100", "WH-EAST", MovementAction::Shipped, 5),
+            InventoryMovement::transfer("SKU-100", "WH-EAST", "WH-WEST", 10),
+            InventoryMovement::new("SKU-200", "WH-EAST", MovementAction::Shipped, 2),
+        ];
+        // The user who acts; every envelope published in this scope names them.
+        let deliveries = EventContext::new()
+            .with_user("clerk-17")
+            .scope(publisher.publish_all(&movements))
+            .await?;
+        Ok(deliveries.len() as u64)
+    }
+
+    fn summary(&self, reports: &[ListenerReport]) -> InventorySummary {
+        InventorySummary {
+            stock: self.index.stock(),
+            per_action: self.stats.per_action(),
+            reports: reports_of(Self::TOPIC, reports),
+        }
+    }
+}
+
+impl fmt::Display for InventorySummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "erp.inventory.movements")?;
+        for (product, warehouses) in &self.stock {
+            writeln!(f, "  search-sync: stock of {product}: {warehouses:?}")?;
+        }
+        for (action, (movements, units)) in &self.per_action {
+            writeln!(
+                f,
+                "  analytics: {action:?}: {movements} movements, {units} units"
+            )?;
+        }
+        write!(f, "{}", ReportTable(&self.reports))
+    }
 }

@@ -4,23 +4,27 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::catalog::Catalog;
-use crate::config::Config;
+use crate::config::{Config, InProcessTopics};
 use crate::consumer::GroupConsumer;
 use crate::dlt::KafkaDeadLetters;
 use crate::embedded::EmbeddedError;
+use crate::event::Event;
 use crate::idempotency::{
     IdempotencySettings, IdempotencyStore, MemoryStore, RedisStore, StoreError,
 };
+use crate::in_process::InProcessBus;
 use crate::kafka::Kafka;
 use crate::listener::{IntoListener, Listener};
+use crate::publisher::{PublishError, Publisher};
 use crate::sinks::DeadLetterSink;
 use crate::stats::{ListenerCounts, ListenerStats};
+use crate::transport::Transports;
 use crate::worker::{Idempotency, ListenerRuntime, Route};
 
 /// An application's listeners, ready to run.
@@ -34,12 +38,13 @@ use crate::worker::{Idempotency, ListenerRuntime, Route};
 /// # Ok(()) }
 /// ```
 pub struct App {
-    kafka: Kafka,
+    transports: Transports,
     store: Arc<dyn IdempotencyStore>,
     settings: IdempotencySettings,
     pending: Vec<BuildRoute>,
     overrides: Vec<(String, String)>,
     shutdown_timeout: Duration,
+    changed: Arc<Notify>,
 }
 
 /// Builds a listener's runtime once the application starts.
@@ -49,7 +54,19 @@ type BuildRoute = Box<dyn FnOnce(&Wiring) -> Arc<dyn Route>>;
 struct Wiring {
     store: Arc<dyn IdempotencyStore>,
     settings: IdempotencySettings,
-    dead_letters: Arc<dyn DeadLetterSink>,
+    transports: Transports,
+    kafka_dead_letters: Option<Arc<KafkaDeadLetters>>,
+    changed: Arc<Notify>,
+}
+
+impl Wiring {
+    /// Where `topic`'s dead letters go: its `.DLT` topic on the transport it travels on.
+    fn dead_letters(&self, topic: &str) -> Arc<dyn DeadLetterSink> {
+        match &self.kafka_dead_letters {
+            Some(kafka) if !self.transports.is_in_process(topic) => kafka.clone(),
+            _ => Arc::new(self.transports.bus.clone()),
+        }
+    }
 }
 
 /// Why an application could not start.
@@ -78,6 +95,16 @@ pub enum AppError {
         /// The listener added second.
         second: &'static str,
     },
+    /// `ERP_IN_PROCESS_TOPICS` names a topic the catalog does not declare.
+    #[error(
+        "`{topic}` is to travel in process, but the catalog declares no such topic (declared: {declared})"
+    )]
+    UnknownInProcessTopic {
+        /// The topic named.
+        topic: String,
+        /// The catalog's topics.
+        declared: String,
+    },
     /// Waiting for SIGINT/SIGTERM failed.
     #[error("cannot listen for shutdown signals: {0}")]
     Signal(std::io::Error),
@@ -86,29 +113,73 @@ pub enum AppError {
 impl App {
     /// An application on `kafka` with the in-memory idempotency store.
     pub fn new(kafka: &Kafka) -> Self {
+        Self::on(Transports::kafka(kafka))
+    }
+
+    /// An application without Kafka: every topic travels in process (the seed's phase before
+    /// Kafka, Spring's `ApplicationEvent`), with the catalog's partition counts.
+    pub fn in_process(catalog: &Catalog) -> Self {
+        Self::on(Transports {
+            kafka: None,
+            bus: InProcessBus::new(catalog),
+            in_process: InProcessTopics::All,
+        })
+    }
+
+    fn on(transports: Transports) -> Self {
         App {
-            kafka: kafka.clone(),
+            transports,
             store: Arc::new(MemoryStore::new()),
             settings: IdempotencySettings::default(),
             pending: Vec::new(),
             overrides: Vec::new(),
             shutdown_timeout: Duration::from_secs(30),
+            changed: Arc::new(Notify::new()),
         }
     }
 
     /// An application as the configuration says: `KAFKA_BROKERS` or the embedded broker with
-    /// `catalog`'s topics, and `REDIS_URL` or the in-memory store.
+    /// `catalog`'s topics (none when every topic travels in process), the in-process topics of
+    /// `ERP_IN_PROCESS_TOPICS`, and `REDIS_URL` or the in-memory store.
     pub fn from_config(config: &Config, catalog: &Catalog) -> Result<Self, AppError> {
-        let app = App::new(&Kafka::connect(&config.brokers, catalog)?);
+        if let InProcessTopics::Only(topics) = &config.in_process
+            && let Some(unknown) = topics.iter().find(|topic| catalog.topic(topic).is_none())
+        {
+            let declared: Vec<&str> = catalog.topics().iter().map(|t| t.name.as_str()).collect();
+            return Err(AppError::UnknownInProcessTopic {
+                topic: unknown.clone(),
+                declared: declared.join(", "),
+            });
+        }
+        let kafka = match config.in_process {
+            InProcessTopics::All => None,
+            _ => Some(Kafka::connect(&config.brokers, catalog)?),
+        };
+        let app = Self::on(Transports {
+            kafka,
+            bus: InProcessBus::new(catalog),
+            in_process: config.in_process.clone(),
+        });
         Ok(match &config.redis_url {
             Some(url) => app.idempotency_store(RedisStore::new(url)?),
             None => app,
         })
     }
 
-    /// The Kafka cluster, e.g. to create publishers on it.
-    pub fn kafka(&self) -> &Kafka {
-        &self.kafka
+    /// The Kafka cluster, unless every topic travels in process.
+    pub fn kafka(&self) -> Option<&Kafka> {
+        self.transports.kafka.as_ref()
+    }
+
+    /// The in-process bus, e.g. to read the dead letters of in-process topics.
+    pub fn in_process_bus(&self) -> &InProcessBus {
+        &self.transports.bus
+    }
+
+    /// A publisher whose envelopes name `source` as the publishing service; each topic goes
+    /// through the transport the configuration chose for it.
+    pub fn publisher(&self, source: &str) -> Result<Publisher, PublishError> {
+        Publisher::on(self.transports.clone(), source)
     }
 
     /// Uses `store` for idempotent listeners.
@@ -137,17 +208,18 @@ impl App {
 
     /// Adds a listener: `app.listener(handler)`, or `app.listener(handler.with_state(s))` for
     /// a handler that takes `State<S>`.
-    pub fn listener(mut self, listener: impl IntoListener) -> Self {
+    pub fn listener<I: IntoListener>(mut self, listener: I) -> Self {
         let (listener, state) = listener.into_parts();
         self.pending.push(Box::new(move |wiring: &Wiring| {
             let options = listener.options();
+            let topic = <<I::Listener as Listener>::Event as Event>::TOPIC;
             let runtime = ListenerRuntime {
                 idempotency: options
                     .idempotent
                     .then(|| Idempotency::new(wiring.store.clone(), wiring.settings, &options)),
                 concurrency: Arc::new(Semaphore::new(options.concurrency.max(1))),
-                dead_letters: wiring.dead_letters.clone(),
-                stats: Arc::new(ListenerStats::default()),
+                dead_letters: wiring.dead_letters(topic),
+                stats: Arc::new(ListenerStats::new(wiring.changed.clone())),
                 options,
                 state,
                 listener,
@@ -162,7 +234,13 @@ impl App {
         let wiring = Wiring {
             store: self.store,
             settings: self.settings,
-            dead_letters: Arc::new(KafkaDeadLetters::new(&self.kafka)),
+            kafka_dead_letters: self
+                .transports
+                .kafka
+                .as_ref()
+                .map(|kafka| Arc::new(KafkaDeadLetters::new(kafka))),
+            transports: self.transports.clone(),
+            changed: self.changed.clone(),
         };
         let mut groups: BTreeMap<&'static str, Vec<Arc<dyn Route>>> = BTreeMap::new();
         for build in self.pending {
@@ -182,24 +260,44 @@ impl App {
         let mut listeners = Vec::new();
         let mut tasks = Vec::new();
         for (group, routes) in groups {
-            let mut config = self.kafka.consumer_config(group);
-            for (key, value) in &self.overrides {
-                config.set(key, value);
-            }
             listeners.extend(routes.iter().map(|route| ListenerHandle {
                 group,
                 name: route.name(),
                 topic: route.topic(),
                 stats: route.stats(),
             }));
-            let (consumer, resume) =
-                GroupConsumer::new(config, group, routes, stop.clone(), self.shutdown_timeout)?;
-            tasks.push(tokio::spawn(consumer.run(resume)));
+            let (in_process, on_kafka): (Vec<_>, Vec<_>) = routes
+                .into_iter()
+                .partition(|route| self.transports.is_in_process(route.topic()));
+            if !in_process.is_empty() {
+                let bus = &self.transports.bus;
+                tasks.push(bus.start_group(
+                    group,
+                    &in_process,
+                    stop.clone(),
+                    self.shutdown_timeout,
+                ));
+            }
+            if let (Some(kafka), false) = (&self.transports.kafka, on_kafka.is_empty()) {
+                let mut config = kafka.consumer_config(group);
+                for (key, value) in &self.overrides {
+                    config.set(key, value);
+                }
+                let (consumer, resume) = GroupConsumer::new(
+                    config,
+                    group,
+                    on_kafka,
+                    stop.clone(),
+                    self.shutdown_timeout,
+                )?;
+                tasks.push(tokio::spawn(consumer.run(resume)));
+            }
         }
         Ok(Running {
             stop,
             tasks,
             listeners,
+            changed: self.changed,
         })
     }
 
@@ -252,6 +350,7 @@ pub struct Running {
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     listeners: Vec<ListenerHandle>,
+    changed: Arc<Notify>,
 }
 
 impl Running {
@@ -266,6 +365,18 @@ impl Running {
                 counts: l.stats.snapshot(),
             })
             .collect()
+    }
+
+    /// Waits until `condition` holds for the listeners' reports (checked after every change),
+    /// e.g. until each listener finished the records a demo published.
+    pub async fn wait_until(&self, condition: impl Fn(&[ListenerReport]) -> bool) {
+        loop {
+            let changed = self.changed.notified();
+            if condition(&self.reports()) {
+                return;
+            }
+            changed.await;
+        }
     }
 
     /// Stops fetching, lets handlers in progress finish (within the shutdown timeout),

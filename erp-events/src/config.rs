@@ -1,9 +1,15 @@
-//! Configuration from the environment: which Kafka and which idempotency store.
+//! Configuration from the environment: which Kafka, which topics stay in process, and which
+//! idempotency store.
+
+use std::collections::BTreeSet;
 
 /// Environment variable with the bootstrap servers of a real Kafka-compatible broker.
 pub const KAFKA_BROKERS_VAR: &str = "KAFKA_BROKERS";
 /// Environment variable with the Redis URL of the idempotency store.
 pub const REDIS_URL_VAR: &str = "REDIS_URL";
+/// Environment variable naming the topics that travel in process instead of through Kafka:
+/// `*` for all, or a comma-separated list.
+pub const IN_PROCESS_TOPICS_VAR: &str = "ERP_IN_PROCESS_TOPICS";
 
 /// Which broker to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,11 +27,54 @@ pub struct Config {
     pub brokers: Brokers,
     /// The Redis idempotency store; `None` keeps dedup state in memory.
     pub redis_url: Option<String>,
+    /// The topics that travel in process (the seed's phase before Kafka) instead of through
+    /// the broker.
+    pub in_process: InProcessTopics,
+}
+
+/// Which topics travel in process instead of through Kafka.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum InProcessTopics {
+    /// None: everything goes through Kafka.
+    #[default]
+    None,
+    /// Every topic: no Kafka at all.
+    All,
+    /// These topics; the others go through Kafka.
+    Only(BTreeSet<String>),
+}
+
+impl InProcessTopics {
+    /// Reads `*` (all), a comma-separated list of topics, or nothing (none).
+    pub fn parse(text: &str) -> Self {
+        let topics: BTreeSet<String> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|topic| !topic.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if topics.contains("*") {
+            InProcessTopics::All
+        } else if topics.is_empty() {
+            InProcessTopics::None
+        } else {
+            InProcessTopics::Only(topics)
+        }
+    }
+
+    /// Whether `topic` travels in process.
+    pub fn contains(&self, topic: &str) -> bool {
+        match self {
+            InProcessTopics::None => false,
+            InProcessTopics::All => true,
+            InProcessTopics::Only(topics) => topics.contains(topic),
+        }
+    }
 }
 
 impl Config {
-    /// Reads `KAFKA_BROKERS` (unset or empty: the embedded broker) and `REDIS_URL` (unset or
-    /// empty: the in-memory store).
+    /// Reads `KAFKA_BROKERS` (unset or empty: the embedded broker), `REDIS_URL` (unset or
+    /// empty: the in-memory store) and `ERP_IN_PROCESS_TOPICS` (unset or empty: none).
     pub fn from_env() -> Self {
         let var = |name| {
             std::env::var(name)
@@ -35,6 +84,9 @@ impl Config {
         Config {
             brokers: var(KAFKA_BROKERS_VAR).map_or(Brokers::Embedded, Brokers::External),
             redis_url: var(REDIS_URL_VAR),
+            in_process: var(IN_PROCESS_TOPICS_VAR).map_or(InProcessTopics::None, |topics| {
+                InProcessTopics::parse(&topics)
+            }),
         }
     }
 
@@ -43,6 +95,31 @@ impl Config {
         Config {
             brokers: Brokers::Embedded,
             redis_url: None,
+            in_process: InProcessTopics::None,
         }
+    }
+
+    /// No Kafka: every topic in process, dedup state in memory.
+    pub fn in_process() -> Self {
+        Config {
+            in_process: InProcessTopics::All,
+            ..Config::embedded()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_process_topics_are_all_some_or_none() {
+        assert_eq!(InProcessTopics::parse(""), InProcessTopics::None);
+        assert_eq!(InProcessTopics::parse(" * "), InProcessTopics::All);
+        let some = InProcessTopics::parse("erp.audit.events, erp.vma.clinical,");
+        assert!(some.contains("erp.audit.events") && some.contains("erp.vma.clinical"));
+        assert!(!some.contains("erp.inventory.movements"));
+        assert!(InProcessTopics::All.contains("erp.inventory.movements"));
+        assert!(!InProcessTopics::None.contains("erp.inventory.movements"));
     }
 }

@@ -16,7 +16,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use crate::context::EventContext;
 use crate::event::Event;
+use crate::ids::new_event_id;
+use crate::trace::TraceContext;
 
 /// An event with its metadata, exactly as it travels on Kafka.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,7 +129,43 @@ impl<T: DeserializeOwned> Envelope<T> {
     }
 }
 
+impl<P> Envelope<P> {
+    /// An envelope published now by `source` in `trace`, for the context's user, with a new
+    /// UUID v7 `eventId`.
+    pub(crate) fn stamped(
+        source: &str,
+        (event_type, version): (&str, u32),
+        payload: P,
+        context: &EventContext,
+        trace: &TraceContext,
+    ) -> Self {
+        let now = OffsetDateTime::now_utc();
+        Envelope {
+            event_id: new_event_id((now.unix_timestamp_nanos() / 1_000_000) as u64),
+            event_type: event_type.to_owned(),
+            source: source.to_owned(),
+            timestamp: now,
+            trace_id: Some(trace.trace_id_hex()),
+            user_id: context.user_id().map(str::to_owned),
+            version,
+            payload,
+        }
+    }
+}
+
 impl<E: Event> Envelope<E> {
+    /// A new envelope of `event` from `source`, stamped as [`crate::Publisher::send`] stamps it
+    /// (new `eventId`, now, the current [`EventContext`]'s user and trace), for producers that
+    /// keep the envelope to publish it later or again ([`crate::Publisher::publish_envelope`]).
+    pub fn new(source: &str, event: E) -> Self {
+        let context = EventContext::current();
+        let trace = context
+            .trace()
+            .map_or_else(TraceContext::new_root, TraceContext::child);
+        let kind = (event.event_type().to_owned(), E::VERSION);
+        Self::stamped(source, (&kind.0, kind.1), event, &context, &trace)
+    }
+
     /// [`Envelope::decode`], then checks that this build of `E` reads the record's version
     /// (versions are backward compatible, so every version up to `E::VERSION` is read).
     pub fn decode_event(bytes: &[u8]) -> Result<Self, DecodeError> {

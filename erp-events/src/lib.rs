@@ -50,6 +50,7 @@ mod envelope;
 mod event;
 pub mod idempotency;
 mod ids;
+mod in_process;
 mod kafka;
 mod listener;
 mod publisher;
@@ -59,6 +60,7 @@ pub mod schema;
 mod sinks;
 mod stats;
 mod trace;
+mod transport;
 mod worker;
 
 #[doc(hidden)]
@@ -66,13 +68,16 @@ pub mod __private;
 
 pub use app::{App, AppError, ListenerReport, Running};
 pub use catalog::{Catalog, Topic, dead_letter_topic};
-pub use config::{Brokers, Config, KAFKA_BROKERS_VAR, REDIS_URL_VAR};
+pub use config::{
+    Brokers, Config, IN_PROCESS_TOPICS_VAR, InProcessTopics, KAFKA_BROKERS_VAR, REDIS_URL_VAR,
+};
 pub use context::EventContext;
 pub use embedded::{EmbeddedBroker, EmbeddedError};
 pub use envelope::{DecodeError, Envelope};
 pub use erp_events_macros::{catalog, erp_event, erp_listener, erp_type};
 pub use event::{Event, EventKey, EventTypeName};
 pub use idempotency::{IdempotencySettings, IdempotencyStore, MemoryStore, RedisStore};
+pub use in_process::InProcessBus;
 pub use kafka::Kafka;
 pub use listener::{
     HandlerError, IntoListener, Listener, ListenerExt, ListenerOptions, State, WithState,

@@ -11,15 +11,14 @@ use futures_util::FutureExt;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::context::EventContext;
 use crate::envelope::Envelope;
 use crate::event::Event;
-use crate::ids::new_event_id;
 use crate::kafka::Kafka;
 use crate::trace::{TRACEPARENT, TraceContext};
+use crate::transport::Transports;
 
 /// How many records [`Publisher::publish_all`] keeps unacknowledged at once.
 const PIPELINE_WINDOW: usize = 50_000;
@@ -27,17 +26,19 @@ const PIPELINE_WINDOW: usize = 50_000;
 /// Publishes events as envelopes. Cheap to clone; clones share one producer.
 ///
 /// The producer is idempotent (`enable.idempotence=true`, `acks=all`): a retried send is never
-/// written twice and never reordered within a partition.
+/// written twice and never reordered within a partition. Topics configured to travel in process
+/// go to the in-process bus instead, with the same envelope bytes.
 #[derive(Clone)]
 pub struct Publisher {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    producer: FutureProducer,
+    /// `None` when every topic travels in process.
+    producer: Option<FutureProducer>,
     source: String,
     // Keeps an embedded broker alive while this publisher exists.
-    _kafka: Kafka,
+    transports: Transports,
 }
 
 /// Where the broker stored a published event.
@@ -87,18 +88,28 @@ pub enum PublishError {
 impl Publisher {
     /// A publisher on `kafka` whose envelopes name `source` as the publishing service.
     pub fn new(kafka: &Kafka, source: &str) -> Result<Self, PublishError> {
-        let producer = kafka
-            .client_config()
-            .set("client.id", source)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .create()
-            .map_err(PublishError::Create)?;
+        Self::on(Transports::kafka(kafka), source)
+    }
+
+    /// A publisher that sends each topic through the transport `transports` choose for it.
+    pub(crate) fn on(transports: Transports, source: &str) -> Result<Self, PublishError> {
+        let producer = match &transports.kafka {
+            Some(kafka) => Some(
+                kafka
+                    .client_config()
+                    .set("client.id", source)
+                    .set("enable.idempotence", "true")
+                    .set("acks", "all")
+                    .create()
+                    .map_err(PublishError::Create)?,
+            ),
+            None => None,
+        };
         Ok(Publisher {
             inner: Arc::new(Inner {
                 producer,
                 source: source.to_owned(),
-                _kafka: kafka.clone(),
+                transports,
             }),
         })
     }
@@ -144,24 +155,60 @@ impl Publisher {
         let trace = context
             .trace()
             .map_or_else(TraceContext::new_root, TraceContext::child);
-        let now = OffsetDateTime::now_utc();
-        let event_id = new_event_id((now.unix_timestamp_nanos() / 1_000_000) as u64);
-        let envelope = Envelope {
-            event_id,
-            event_type: event.event_type().to_owned(),
-            source: self.inner.source.clone(),
-            timestamp: now,
-            trace_id: Some(trace.trace_id_hex()),
-            user_id: context.user_id().map(str::to_owned),
-            version: E::VERSION,
-            payload: event,
+        let kind = (event.event_type(), E::VERSION);
+        let envelope = Envelope::stamped(&self.inner.source, kind, event, &context, &trace);
+        self.send_envelope_in::<E, _>(&envelope, trace).await
+    }
+
+    /// Publishes an existing envelope unchanged (same `eventId`, type, source and time), as a
+    /// replay or a re-send after an unknown outcome does: idempotent listeners skip it when its
+    /// event was handled already. Resolves once the broker has acknowledged it.
+    pub async fn publish_envelope<E: Event>(
+        &self,
+        envelope: &Envelope<E>,
+    ) -> Result<Delivery, PublishError> {
+        let trace = match EventContext::current().trace() {
+            Some(trace) => trace.child(),
+            None => envelope
+                .trace_id
+                .as_deref()
+                .and_then(TraceContext::continuing)
+                .unwrap_or_else(TraceContext::new_root),
         };
+        self.send_envelope_in::<E, _>(envelope, trace).await?.await
+    }
+
+    async fn send_envelope_in<E: Event, P: std::borrow::Borrow<E> + serde::Serialize>(
+        &self,
+        envelope: &Envelope<P>,
+        trace: TraceContext,
+    ) -> Result<PendingDelivery, PublishError> {
         let topic = E::TOPIC;
+        let event_id = envelope.event_id;
         let value = envelope
             .to_json()
             .map_err(|source| PublishError::Serialize { topic, source })?;
-        let key = event.key();
+        let key = envelope.payload.borrow().key();
         let traceparent = trace.to_traceparent();
+        let producer = match &self.inner.producer {
+            Some(producer) if !self.inner.transports.is_in_process(topic) => producer,
+            _ => {
+                let headers = [(TRACEPARENT, Some(traceparent.as_bytes()))];
+                let bus = &self.inner.transports.bus;
+                let (partition, offset) = bus.publish(topic, &key, &value, &headers).await;
+                let delivery = Delivery {
+                    topic,
+                    partition,
+                    offset,
+                    event_id,
+                };
+                return Ok(PendingDelivery {
+                    state: DeliveryState::Done(delivery),
+                    topic,
+                    event_id,
+                });
+            }
+        };
         loop {
             let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
                 key: TRACEPARENT,
@@ -171,10 +218,10 @@ impl Publisher {
                 .key(key.as_ref())
                 .payload(&value)
                 .headers(headers);
-            match self.inner.producer.send_result(record) {
+            match producer.send_result(record) {
                 Ok(future) => {
                     return Ok(PendingDelivery {
-                        future,
+                        state: DeliveryState::Kafka(future),
                         topic,
                         event_id,
                     });
@@ -191,9 +238,12 @@ impl Publisher {
     /// Waits until every record handed to the producer is acknowledged or failed.
     pub async fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.producer.flush(timeout))
-            .await
-            .expect("flush does not panic")
+        tokio::task::spawn_blocking(move || match &inner.producer {
+            Some(producer) => producer.flush(timeout),
+            None => Ok(()),
+        })
+        .await
+        .expect("flush does not panic")
     }
 }
 
@@ -208,9 +258,16 @@ impl std::fmt::Debug for Publisher {
 /// The broker's acknowledgement of one record handed over by [`Publisher::send`].
 #[must_use = "the record may still fail; await the delivery to know"]
 pub struct PendingDelivery {
-    future: DeliveryFuture,
+    state: DeliveryState,
     topic: &'static str,
     event_id: Uuid,
+}
+
+enum DeliveryState {
+    /// Waiting for the broker.
+    Kafka(DeliveryFuture),
+    /// Delivered in process.
+    Done(Delivery),
 }
 
 impl PendingDelivery {
@@ -225,7 +282,11 @@ impl Future for PendingDelivery {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let topic = self.topic;
-        Poll::Ready(match ready!(self.future.poll_unpin(cx)) {
+        let future = match &mut self.state {
+            DeliveryState::Kafka(future) => future,
+            DeliveryState::Done(delivery) => return Poll::Ready(Ok(*delivery)),
+        };
+        Poll::Ready(match ready!(future.poll_unpin(cx)) {
             Ok(Ok(delivery)) => Ok(Delivery {
                 topic,
                 partition: delivery.partition,

@@ -1,6 +1,9 @@
 //! Counters of what each listener did, for reports, examples and tests.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::Notify;
 
 /// What one listener did since it started. Snapshots come from [`crate::Running::reports`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -15,30 +18,54 @@ pub struct ListenerCounts {
     pub duplicates: u64,
 }
 
-/// The live counters behind [`ListenerCounts`].
-#[derive(Debug, Default)]
+impl ListenerCounts {
+    /// Records finished one way or another: handled, dead-lettered or skipped as duplicates.
+    pub fn finished(&self) -> u64 {
+        self.handled + self.dead_lettered + self.duplicates
+    }
+}
+
+/// The live counters behind [`ListenerCounts`]; every change wakes the application's waiters.
+#[derive(Debug)]
 pub(crate) struct ListenerStats {
     handled: AtomicU64,
     retries: AtomicU64,
     dead_lettered: AtomicU64,
     duplicates: AtomicU64,
+    changed: Arc<Notify>,
 }
 
 impl ListenerStats {
+    /// Counters that notify `changed` on every change.
+    pub(crate) fn new(changed: Arc<Notify>) -> Self {
+        ListenerStats {
+            handled: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            changed,
+        }
+    }
+
+    fn count(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.changed.notify_waiters();
+    }
+
     pub(crate) fn handled(&self) {
-        self.handled.fetch_add(1, Ordering::Relaxed);
+        self.count(&self.handled);
     }
 
     pub(crate) fn retried(&self) {
-        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.count(&self.retries);
     }
 
     pub(crate) fn dead_lettered(&self) {
-        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        self.count(&self.dead_lettered);
     }
 
     pub(crate) fn duplicate(&self) {
-        self.duplicates.fetch_add(1, Ordering::Relaxed);
+        self.count(&self.duplicates);
     }
 
     pub(crate) fn snapshot(&self) -> ListenerCounts {

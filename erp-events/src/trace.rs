@@ -29,6 +29,17 @@ impl TraceContext {
         }
     }
 
+    /// A new span in the trace whose id is `trace_id_hex` (an envelope's `traceId`); `None` if
+    /// that is not 32 lowercase hex digits.
+    pub fn continuing(trace_id_hex: &str) -> Option<Self> {
+        let trace_id = hex_array(trace_id_hex)?;
+        (trace_id != [0; 16]).then(|| TraceContext {
+            trace_id,
+            span_id: new_span_id(),
+            flags: 1,
+        })
+    }
+
     /// Reads a `traceparent` value (`00-<trace id>-<span id>-<flags>`); `None` if malformed.
     pub fn parse(traceparent: &str) -> Option<Self> {
         let mut parts = traceparent.trim().split('-');
@@ -127,6 +138,15 @@ mod tests {
         assert_eq!(child.trace_id_hex(), root.trace_id_hex());
         assert_ne!(child.span_id_hex(), root.span_id_hex());
         assert_eq!(TraceContext::parse(&child.to_traceparent()), Some(child));
+    }
+
+    #[test]
+    fn an_envelope_trace_id_is_continued() {
+        let root = TraceContext::new_root();
+        let continued = TraceContext::continuing(&root.trace_id_hex()).unwrap();
+        assert_eq!(continued.trace_id_hex(), root.trace_id_hex());
+        assert_eq!(TraceContext::continuing("otel-trace-id"), None);
+        assert_eq!(TraceContext::continuing(&"0".repeat(32)), None);
     }
 
     #[test]

@@ -334,16 +334,21 @@ impl<L: Listener> ListenerRuntime<L> {
             return;
         };
         if !claims.handled.is_empty() {
-            let confirmed = fail_closed(&p.stop, "confirm", || {
+            let confirm = || {
                 idempotency
                     .store
                     .confirm(&claims.handled, idempotency.done_ttl)
-            })
-            .await;
-            if confirmed.is_err() {
+            };
+            let confirmed = match fail_closed(&p.stop, "confirm", confirm).await {
+                Ok(()) => Ok(()),
+                // Stopping: one last try, so finished work is not left claimed until the lease ends.
+                Err(Stopped) => confirm().await,
+            };
+            if let Err(error) = confirmed {
                 warn!(
+                    %error,
                     count = claims.handled.len(),
-                    "stopping before handled events were confirmed; their claims expire with the lease"
+                    "handled events not confirmed before stopping; their claims expire with the lease"
                 );
             }
         }
