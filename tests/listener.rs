@@ -1,5 +1,6 @@
-//! The listener runtime through the embedded broker: retries, dead letters, poison pills,
-//! commits, restarts, groups, shutdown and ordering, asserted on what Kafka holds afterwards.
+//! The listener runtime through the embedded broker: retries, dead letters (poison pills are in
+//! `poison.rs`), commits, restarts, groups, shutdown and ordering, asserted on what Kafka holds
+//! afterwards.
 
 mod support;
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 use erp_demo::inventory::{InventoryMovement, MovementAction};
 use erp_events::{App, Envelope, HandlerError, ListenerExt, State, erp_listener};
 use rdkafka::Message;
-use support::{Probe, committed, dead_letter_info, header, kafka, produce_raw, read_records};
+use support::{Probe, committed, dead_letter_info, header, kafka, read_records};
 
 const TOPIC: &str = "erp.inventory.movements";
 const DLT: &str = "erp.inventory.movements.DLT";
@@ -143,97 +144,6 @@ async fn a_permanent_failure_is_not_retried() {
     running.shutdown().await;
     assert_eq!(probe.calls().len(), 1);
     assert_eq!(dead_letter_info(&dead[0]).attempts, 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poison_pills_are_dead_lettered_with_their_reason_and_the_next_record_is_handled() {
-    let kafka = kafka();
-    let probe = Probe::succeeding();
-    let running = App::new(&kafka)
-        .listener(probed.with_state(probe.clone()))
-        .start()
-        .unwrap();
-    let good = movement("SKU-P", 1);
-    let valid = Envelope {
-        event_id: uuid::Uuid::now_v7(),
-        event_type: "RECEIVED".to_owned(),
-        source: "inventory-service".to_owned(),
-        timestamp: time_now(),
-        trace_id: None,
-        user_id: None,
-        version: 1,
-        payload: &good,
-    };
-    let valid_json: serde_json::Value = serde_json::from_slice(&valid.to_json().unwrap()).unwrap();
-    let with = |key: &str, value: serde_json::Value| {
-        let mut json = valid_json.clone();
-        json[key] = value;
-        json.to_string().into_bytes()
-    };
-    let without = |key: &str| {
-        let mut json = valid_json.clone();
-        json.as_object_mut().unwrap().remove(key);
-        json.to_string().into_bytes()
-    };
-    let mut garbage = vec![b'#'; 1 << 20];
-    garbage[0] = b'{';
-    let pills: Vec<(Vec<u8>, &str)> = vec![
-        (Vec::new(), "the record value is empty"),
-        (b"not json at all".to_vec(), "not JSON"),
-        (
-            with("version", serde_json::json!("one")),
-            "`version` is invalid",
-        ),
-        (
-            with("payload", serde_json::json!({"productId": 5})),
-            "payload does not match",
-        ),
-        (without("eventId"), "has no `eventId`"),
-        (
-            with("eventId", serde_json::json!("42\r\n*")),
-            "`eventId` is not a UUID",
-        ),
-        (
-            with("version", serde_json::json!(2)),
-            "schema version 2 is not supported",
-        ),
-        (b"{\"eventId\": \"\xff\xfe\"}".to_vec(), "not UTF-8"),
-        (garbage, "not JSON"),
-    ];
-    let mut values: Vec<Vec<u8>> = pills.iter().map(|(value, _)| value.clone()).collect();
-    values.push(valid.to_json().unwrap());
-    produce_raw(&kafka, TOPIC, "SKU-P", &values).await;
-
-    let handled = probe.wait_for_calls(1).await;
-    let dead = read_records(&kafka, DLT, pills.len()).await;
-    let reports = running.shutdown().await;
-    assert_eq!(handled[0].event_id, valid.event_id);
-    assert_eq!(reports[0].counts.dead_lettered, pills.len() as u64);
-    let mut dead: Vec<_> = dead
-        .iter()
-        .map(|r| (dead_letter_info(r), r.payload().map(<[u8]>::to_vec)))
-        .collect();
-    dead.sort_by_key(|(info, _)| info.original_offset);
-    for ((info, value), (pill, reason)) in dead.iter().zip(&pills) {
-        assert!(
-            info.message.contains(reason),
-            "offset {}: `{}` should say {reason}",
-            info.original_offset,
-            info.message
-        );
-        assert_eq!(info.error_type, erp_events::dlt::DECODE_ERROR_TYPE);
-        assert_eq!(info.attempts, 0);
-        assert_eq!(value.as_deref().unwrap_or_default(), &pill[..]);
-    }
-    let partition = dead[0].0.original_partition;
-    assert_eq!(
-        committed(&kafka, "search-sync", TOPIC).get(&partition),
-        Some(&(pills.len() as i64 + 1))
-    );
-}
-
-fn time_now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

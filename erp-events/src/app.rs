@@ -179,7 +179,7 @@ impl App {
     /// A publisher whose envelopes name `source` as the publishing service; each topic goes
     /// through the transport the configuration chose for it.
     pub fn publisher(&self, source: &str) -> Result<Publisher, PublishError> {
-        Publisher::on(self.transports.clone(), source)
+        Publisher::on(self.transports.clone(), source, &[])
     }
 
     /// Uses `store` for idempotent listeners.

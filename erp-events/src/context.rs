@@ -1,6 +1,7 @@
 //! The task-scoped event context: who acts and in which trace, for everything published inside.
 
 use std::future::Future;
+use std::time::Duration;
 
 use crate::trace::TraceContext;
 
@@ -17,6 +18,17 @@ tokio::task_local! {
 pub struct EventContext {
     user_id: Option<String>,
     trace: Option<TraceContext>,
+    claim: Option<ClaimMarker>,
+}
+
+/// The idempotency claim of the event an idempotent listener is handling: the key that becomes
+/// `done`, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClaimMarker {
+    /// `erp:idem:<group>:<eventId>`.
+    pub(crate) key: String,
+    /// How long the `done` marker is kept.
+    pub(crate) done_ttl: Duration,
 }
 
 impl EventContext {
@@ -35,6 +47,17 @@ impl EventContext {
     pub fn with_trace(mut self, trace: TraceContext) -> Self {
         self.trace = Some(trace);
         self
+    }
+
+    /// Sets the claim of the event being handled.
+    pub(crate) fn with_claim(mut self, claim: ClaimMarker) -> Self {
+        self.claim = Some(claim);
+        self
+    }
+
+    /// The claim of the event being handled, inside an idempotent listener's handler.
+    pub(crate) fn claim(&self) -> Option<&ClaimMarker> {
+        self.claim.as_ref()
     }
 
     /// The acting user, if any.

@@ -243,7 +243,7 @@ fn diagnose<T: DeserializeOwned>(text: &str, error: serde_json::Error) -> Decode
         utc_timestamp::deserialize(&mut serde_json::Deserializer::from_str(timestamp.get()))
             .map_err(|_| DecodeError::InvalidKey {
                 key: "timestamp",
-                expected: "an RFC 3339 date-time string",
+                expected: "an RFC 3339 date-time string of a year 0000 to 9999 in UTC",
             })?;
         for (value, key) in [(raw.trace_id, "traceId"), (raw.user_id, "userId")] {
             if let Some(value) = value {
@@ -298,11 +298,15 @@ mod utc_timestamp {
         ))
     }
 
+    /// Also rejects a time whose year in UTC is outside 0000 to 9999: `9999-12-31T23:00:00-05:00`
+    /// is past the `time` crate's range in UTC, and `0000-01-01T00:00:00+01:00` (year -1 in UTC)
+    /// would be written back as text that is not RFC 3339.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        OffsetDateTime::parse(&text, &Rfc3339)
-            .map(|at| at.to_offset(time::UtcOffset::UTC))
-            .map_err(serde::de::Error::custom)
+        let at = OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)?;
+        at.checked_to_offset(time::UtcOffset::UTC)
+            .filter(|at| (0..=9999).contains(&at.year()))
+            .ok_or_else(|| serde::de::Error::custom("the year in UTC is not 0000 to 9999"))
     }
 }
 
@@ -469,6 +473,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!((envelope.trace_id, envelope.user_id), (None, None));
+    }
+
+    /// Reproduced with `fuzz/fuzz_targets/envelope_decode.rs`: converting to UTC panicked past 9999,
+    /// and a year before 0000 in UTC was accepted but written back as `-001-…`, which is unreadable.
+    #[test]
+    fn timestamps_outside_years_0000_to_9999_in_utc_are_invalid() {
+        for timestamp in ["9999-12-31T23:59:59-01:00", "0000-01-01T00:00:00+00:01"] {
+            let error = decode_modified(|e| {
+                e.insert("timestamp".into(), json!(timestamp));
+            });
+            assert!(
+                matches!(error, DecodeError::InvalidKey { key, .. } if key == "timestamp"),
+                "{timestamp}: {error}"
+            );
+        }
+        for (timestamp, utc) in [
+            ("9999-12-31T23:59:59.999+00:00", "9999-12-31T23:59:59.999Z"),
+            ("0000-01-01T01:00:00+01:00", "0000-01-01T00:00:00.000Z"),
+        ] {
+            let input = SEED_EXAMPLE.replace("2026-02-11T13:00:00Z", timestamp);
+            let envelope = Envelope::<Movement>::decode(input.as_bytes()).unwrap();
+            let bytes = envelope.to_json().unwrap();
+            let written: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(written["timestamp"], utc);
+            assert_eq!(Envelope::<Movement>::decode(&bytes).unwrap(), envelope);
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::catalog::Catalog;
 use crate::config::Brokers;
 use crate::embedded::{EmbeddedBroker, EmbeddedError};
 use crate::publisher::{PublishError, Publisher};
+use crate::transport::Transports;
 
 /// A Kafka cluster to publish to and listen on. Cloning shares the cluster (an embedded broker
 /// lives until the last clone is dropped).
@@ -58,6 +59,16 @@ impl Kafka {
     /// A publisher whose envelopes name `source` as the publishing service.
     pub fn publisher(&self, source: &str) -> Result<Publisher, PublishError> {
         Publisher::new(self, source)
+    }
+
+    /// A publisher whose producer also gets the librdkafka `properties` (e.g.
+    /// `message.timeout.ms`, how long a record may wait for an unreachable broker).
+    pub fn publisher_with_config(
+        &self,
+        source: &str,
+        properties: &[(&str, &str)],
+    ) -> Result<Publisher, PublishError> {
+        Publisher::on(Transports::kafka(self), source, properties)
     }
 }
 

@@ -53,6 +53,7 @@ mod ids;
 mod in_process;
 mod kafka;
 mod listener;
+mod provision;
 mod publisher;
 mod record;
 mod retry;
@@ -82,8 +83,9 @@ pub use kafka::Kafka;
 pub use listener::{
     HandlerError, IntoListener, Listener, ListenerExt, ListenerOptions, State, WithState,
 };
+pub use provision::{ProvisionError, Provisioned};
 pub use publisher::{Delivery, PendingDelivery, PublishError, Publisher};
-pub use record::Record;
+pub use record::{Record, Timestamp};
 pub use retry::Backoff;
 pub use stats::ListenerCounts;
 pub use trace::{TRACEPARENT, TraceContext};

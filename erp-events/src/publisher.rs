@@ -88,21 +88,28 @@ pub enum PublishError {
 impl Publisher {
     /// A publisher on `kafka` whose envelopes name `source` as the publishing service.
     pub fn new(kafka: &Kafka, source: &str) -> Result<Self, PublishError> {
-        Self::on(Transports::kafka(kafka), source)
+        Self::on(Transports::kafka(kafka), source, &[])
     }
 
-    /// A publisher that sends each topic through the transport `transports` choose for it.
-    pub(crate) fn on(transports: Transports, source: &str) -> Result<Self, PublishError> {
+    /// A publisher that sends each topic through the transport `transports` choose for it; its
+    /// Kafka producer gets `properties` after the framework's own.
+    pub(crate) fn on(
+        transports: Transports,
+        source: &str,
+        properties: &[(&str, &str)],
+    ) -> Result<Self, PublishError> {
         let producer = match &transports.kafka {
-            Some(kafka) => Some(
-                kafka
-                    .client_config()
+            Some(kafka) => {
+                let mut config = kafka.client_config();
+                config
                     .set("client.id", source)
                     .set("enable.idempotence", "true")
-                    .set("acks", "all")
-                    .create()
-                    .map_err(PublishError::Create)?,
-            ),
+                    .set("acks", "all");
+                for (key, value) in properties {
+                    config.set(*key, *value);
+                }
+                Some(config.create().map_err(PublishError::Create)?)
+            }
             None => None,
         };
         Ok(Publisher {

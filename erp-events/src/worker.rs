@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, debug, error, warn};
 
-use crate::context::EventContext;
+use crate::context::{ClaimMarker, EventContext};
 use crate::dlt::{DECODE_ERROR_TYPE, DeadLetterReason, dead_letter_headers};
 use crate::envelope::{DecodeError, Envelope};
 use crate::idempotency::{
@@ -198,10 +198,12 @@ impl<L: Listener> ListenerRuntime<L> {
                 }
             }
         }
-        self.settle_claims(p, claims).await;
+        // Stored before the claims settle: a handled record is never redelivered, even while
+        // the store is unreachable and its confirmation waits.
         if let Some(offset) = done {
             p.offsets.store(p.topic, p.partition, offset);
         }
+        self.settle_claims(p, claims).await;
         outcome
     }
 
@@ -215,11 +217,7 @@ impl<L: Listener> ListenerRuntime<L> {
         let envelope = match decoded {
             Ok(envelope) => envelope,
             Err(error) => {
-                let reason = DeadLetterReason {
-                    error_type: DECODE_ERROR_TYPE.to_owned(),
-                    message: error.to_string(),
-                    attempts: 0,
-                };
+                let reason = dead_letter_reason(DECODE_ERROR_TYPE, &error, 0);
                 return self.dead_letter(p, record, reason).await;
             }
         };
@@ -242,7 +240,14 @@ impl<L: Listener> ListenerRuntime<L> {
                 }
             }
         };
-        let result = match self.handle_with_retries(p, record, envelope).await {
+        let claim = key
+            .as_ref()
+            .zip(self.idempotency.as_ref())
+            .map(|(key, idempotency)| ClaimMarker {
+                key: key.clone(),
+                done_ttl: idempotency.done_ttl,
+            });
+        let result = match self.handle_with_retries(p, record, envelope, claim).await {
             Ok(result) => result,
             Err(Stopped) => {
                 claims.to_release.extend(key);
@@ -256,11 +261,7 @@ impl<L: Listener> ListenerRuntime<L> {
                 Ok(())
             }
             Err((error, attempts)) => {
-                let reason = DeadLetterReason {
-                    error_type: error.type_name().to_owned(),
-                    message: error.to_string(),
-                    attempts,
-                };
+                let reason = dead_letter_reason(error.type_name(), &error, attempts);
                 // Whether or not it reaches the DLT now, the claim must not block a redelivery.
                 claims.to_release.extend(key);
                 self.dead_letter(p, record, reason).await
@@ -373,6 +374,7 @@ impl<L: Listener> ListenerRuntime<L> {
         p: &Partition,
         record: &Record,
         first: Envelope<L::Event>,
+        claim: Option<ClaimMarker>,
     ) -> Result<Result<(), (HandlerError, u32)>, Stopped> {
         let trace = record
             .header_str(TRACEPARENT)
@@ -381,6 +383,9 @@ impl<L: Listener> ListenerRuntime<L> {
         let mut context = EventContext::new().with_trace(trace.child());
         if let Some(user) = &first.user_id {
             context = context.with_user(user.clone());
+        }
+        if let Some(claim) = claim {
+            context = context.with_claim(claim);
         }
         let mut next = Some(first);
         let mut attempt = 1;
@@ -450,6 +455,32 @@ impl<L: Listener> ListenerRuntime<L> {
                 }
             }
         }
+    }
+}
+
+/// The longest reason written to a dead letter's header: an error quoting a huge value must
+/// not make a huge header.
+const MAX_REASON_BYTES: usize = 1024;
+
+/// Why a record is dead-lettered, its message cut to [`MAX_REASON_BYTES`].
+fn dead_letter_reason(
+    error_type: &str,
+    error: &dyn std::fmt::Display,
+    attempts: u32,
+) -> DeadLetterReason {
+    let mut message = error.to_string();
+    if message.len() > MAX_REASON_BYTES {
+        let mut end = MAX_REASON_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    DeadLetterReason {
+        error_type: error_type.to_owned(),
+        message,
+        attempts,
     }
 }
 

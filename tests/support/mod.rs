@@ -22,17 +22,33 @@ pub fn kafka() -> Kafka {
 /// [`PATIENCE`]), without joining a consumer group. Runs on the blocking pool, so listeners on
 /// the test's runtime keep running meanwhile.
 pub async fn read_records(kafka: &Kafka, topic: &str, count: usize) -> Vec<OwnedMessage> {
+    read_records_where(kafka, topic, count, |_| true).await
+}
+
+/// [`read_records`] of the records for which `keep` holds (on a shared broker, a test's own).
+pub async fn read_records_where(
+    kafka: &Kafka,
+    topic: &str,
+    count: usize,
+    keep: impl Fn(&OwnedMessage) -> bool + Send + 'static,
+) -> Vec<OwnedMessage> {
     let (kafka, topic) = (kafka.clone(), topic.to_owned());
-    tokio::task::spawn_blocking(move || read_records_blocking(&kafka, &topic, count))
+    tokio::task::spawn_blocking(move || read_records_blocking(&kafka, &topic, count, keep))
         .await
         .expect("the reader does not panic")
 }
 
-fn read_records_blocking(kafka: &Kafka, topic: &str, count: usize) -> Vec<OwnedMessage> {
+fn read_records_blocking(
+    kafka: &Kafka,
+    topic: &str,
+    count: usize,
+    keep: impl Fn(&OwnedMessage) -> bool,
+) -> Vec<OwnedMessage> {
     let consumer: BaseConsumer = kafka
         .client_config()
         .set("group.id", "erp-test-reader")
         .set("enable.auto.commit", "false")
+        .set("fetch.message.max.bytes", "16777216")
         .create()
         .expect("create a reader");
     let metadata = consumer
@@ -54,10 +70,35 @@ fn read_records_blocking(kafka: &Kafka, topic: &str, count: usize) -> Vec<OwnedM
             records.len()
         );
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            records.push(message.expect("read a record").detach());
+            let message = message.expect("read a record").detach();
+            if keep(&message) {
+                records.push(message);
+            }
         }
     }
     records
+}
+
+/// How many partitions `topic` has.
+pub fn partition_count(kafka: &Kafka, topic: &str) -> i32 {
+    let consumer: BaseConsumer = kafka.client_config().create().expect("create a client");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), PATIENCE)
+        .expect("read topic metadata");
+    metadata.topics()[0].partitions().len() as i32
+}
+
+/// The end offset (high watermark) of each partition of `topic`.
+pub fn end_offsets(kafka: &Kafka, topic: &str) -> std::collections::BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = kafka.client_config().create().expect("create a client");
+    (0..partition_count(kafka, topic))
+        .map(|partition| {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, partition, PATIENCE)
+                .expect("read watermarks");
+            (partition, high)
+        })
+        .collect()
 }
 
 /// How many records `topic` holds (the sum of its partitions' watermark spans).

@@ -28,6 +28,25 @@ fn required_service(variable: &str, test: &str) -> Option<String> {
     }
 }
 
+/// The external broker under test (`KAFKA_BROKERS`), with the catalog's topics provisioned, and
+/// this test's turn on it: its topics and consumer groups are shared, so tests take turns.
+/// `None` (after saying why) when it is not set and services are not required.
+pub async fn external_kafka(
+    test: &str,
+) -> Option<(erp_events::Kafka, tokio::sync::MutexGuard<'static, ()>)> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let brokers = external_brokers(test)?;
+    let turn = TURN.lock().await;
+    let catalog = erp_events::catalog!();
+    let kafka = erp_events::Kafka::connect(&erp_events::Brokers::External(brokers), catalog)
+        .expect("a real broker needs no start-up");
+    kafka
+        .provision(catalog, 1)
+        .await
+        .expect("provision the catalog's topics");
+    Some((kafka, turn))
+}
+
 /// A redis-server process of the test's own, on a free loopback port, that the test can stop
 /// and start again (to simulate an outage). Needs `redis-server` on PATH.
 pub struct RedisServer {

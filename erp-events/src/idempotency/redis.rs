@@ -5,6 +5,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Claim, IdempotencyStore, StoreError, StoreFuture};
+use crate::context::EventContext;
 
 /// Claims in Redis (7.0 or newer, for `SET … NX GET`), through a reconnecting, multiplexed
 /// connection. A batch of keys costs one round trip.
@@ -31,6 +32,31 @@ impl RedisStore {
     /// The underlying connection, for handlers that keep their effects in the same Redis.
     pub fn connection(&self) -> ConnectionManager {
         self.connection.clone()
+    }
+
+    /// Runs `effect` (commands on this Redis) and marks the event being handled `done`, in one
+    /// `MULTI`/`EXEC` transaction: called from an idempotent listener's handler, as its last
+    /// step, it makes the effect happen exactly once even if the process dies right after (a
+    /// redelivery then finds the event done). Without it, a crash between a handler's effect
+    /// and the framework's confirmation repeats the effect.
+    pub async fn apply_and_confirm(&self, mut effect: redis::Pipeline) -> Result<(), StoreError> {
+        let context = EventContext::current();
+        let claim = context.claim().ok_or_else(|| {
+            StoreError("`apply_and_confirm` needs an idempotent listener's handler".to_owned())
+        })?;
+        effect
+            .cmd("SET")
+            .arg(&claim.key)
+            .arg("done")
+            .arg("PX")
+            .arg(millis(claim.done_ttl))
+            .ignore();
+        effect
+            .atomic()
+            .query_async::<redis::Value>(&mut self.connection.clone())
+            .await
+            .map(drop)
+            .map_err(unavailable)
     }
 }
 

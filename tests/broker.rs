@@ -1,0 +1,207 @@
+//! The framework against a real Kafka-compatible broker (`KAFKA_BROKERS`; CI starts tansu):
+//! provisioning, publishing, listening, dead letters and restarts. The broker's topics and
+//! groups are shared, so tests take turns and recognise their own events by a run-unique key.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use erp_demo::inventory::{InventoryMovement, MovementAction};
+use erp_events::{App, Envelope, HandlerError, ListenerExt, State, erp_listener};
+use rdkafka::Message;
+use support::services::external_kafka;
+use support::{Probe, committed, dead_letter_info, read_records_where};
+
+const TOPIC: &str = "erp.inventory.movements";
+const DLT: &str = "erp.inventory.movements.DLT";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_creates_the_catalogs_topics_once() {
+    let Some((kafka, _turn)) =
+        external_kafka("provisioning_creates_the_catalogs_topics_once").await
+    else {
+        return;
+    };
+    let catalog = erp_events::catalog!();
+    // The suite's other tests may have provisioned already: a second run finds everything.
+    kafka.provision(catalog, 1).await.unwrap();
+    let again = kafka.provision(catalog, 1).await.unwrap();
+    assert!(
+        again.created.is_empty() && again.grown.is_empty(),
+        "{again:?}"
+    );
+    assert_eq!(again.existing.len(), 2 * catalog.topics().len());
+    for topic in catalog.topics() {
+        assert_eq!(
+            support::partition_count(&kafka, &topic.name),
+            topic.partitions
+        );
+        assert_eq!(
+            support::partition_count(&kafka, &erp_events::dead_letter_topic(&topic.name)),
+            topic.partitions
+        );
+    }
+}
+
+/// A probe for this run's events only; the others (earlier tests' records that this group had
+/// not read yet) are handled without a trace.
+#[derive(Clone)]
+struct RunProbe {
+    run: String,
+    probe: Probe,
+}
+
+impl RunProbe {
+    fn new(probe: Probe) -> Self {
+        RunProbe {
+            run: uuid::Uuid::now_v7().simple().to_string(),
+            probe,
+        }
+    }
+
+    fn call(&self, event: &Envelope<InventoryMovement>) -> Result<(), HandlerError> {
+        if event.payload.product_id.starts_with(&self.run) {
+            self.probe.call(event)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// This run's movement number `i` of product `product`.
+    fn movement(&self, product: usize, i: i64) -> InventoryMovement {
+        let product = format!("{}-{product}", self.run);
+        InventoryMovement::new(&product, "WH-1", MovementAction::Received, i)
+    }
+}
+
+#[erp_listener(group = "search-sync", retries = 1, backoff(initial_ms = 10))]
+async fn probed(
+    event: Envelope<InventoryMovement>,
+    State(probe): State<RunProbe>,
+) -> Result<(), HandlerError> {
+    probe.call(&event)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_events_are_handled_once_each_in_order_per_key() {
+    let Some((kafka, _turn)) =
+        external_kafka("published_events_are_handled_once_each_in_order_per_key").await
+    else {
+        return;
+    };
+    let probe = RunProbe::new(Probe::succeeding());
+    let running = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    let events: Vec<_> = (0..600).map(|i| probe.movement(i % 12, i as i64)).collect();
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    publisher.publish_all(&events).await.unwrap();
+    let calls = probe.probe.wait_for_calls(600).await;
+    running.shutdown().await;
+    let mut by_product: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for call in &calls {
+        by_product
+            .entry(&call.product)
+            .or_default()
+            .push(call.quantity);
+    }
+    assert_eq!(by_product.len(), 12);
+    for (product, quantities) in by_product {
+        let expected: Vec<i64> = events
+            .iter()
+            .filter(|event| event.product_id == product)
+            .map(|event| event.quantity)
+            .collect();
+        assert_eq!(
+            quantities, expected,
+            "{product}: once each, in publish order"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_handler_is_dead_lettered_to_the_same_partition_with_springs_headers() {
+    let Some((kafka, _turn)) = external_kafka("a_failing_handler_is_dead_lettered").await else {
+        return;
+    };
+    let probe = RunProbe::new(Probe::always_failing());
+    let running = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    let event = probe.movement(0, 7);
+    let delivery = publisher.publish(&event).await.unwrap();
+    let key = event.product_id.clone();
+    let dead = read_records_where(&kafka, DLT, 1, move |record| {
+        record.key() == Some(key.as_bytes())
+    })
+    .await;
+    running.shutdown().await;
+    assert_eq!(probe.probe.calls().len(), 2, "retries = 1: two attempts");
+    let dead = &dead[0];
+    assert_eq!(dead.partition(), delivery.partition);
+    let info = dead_letter_info(dead);
+    assert_eq!(
+        (
+            info.original_topic.as_str(),
+            info.original_partition,
+            info.original_offset
+        ),
+        (TOPIC, delivery.partition, delivery.offset)
+    );
+    assert_eq!(info.consumer_group, "search-sync");
+    assert_eq!(
+        (info.message.as_str(), info.attempts),
+        ("simulated failure 2", 2)
+    );
+    let value: serde_json::Value = serde_json::from_slice(dead.payload().unwrap()).unwrap();
+    assert_eq!(
+        value["eventId"],
+        delivery.event_id.to_string(),
+        "the value is kept"
+    );
+    let offsets = committed(&kafka, "search-sync", TOPIC);
+    assert!(
+        offsets[&delivery.partition] > delivery.offset,
+        "committed once dead-lettered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_listener_resumes_after_its_last_commit() {
+    let Some((kafka, _turn)) = external_kafka("a_restarted_listener_resumes").await else {
+        return;
+    };
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    let first = RunProbe::new(Probe::succeeding());
+    let events: Vec<_> = (0..150).map(|i| first.movement(i % 7, i as i64)).collect();
+    publisher.publish_all(&events[..100]).await.unwrap();
+    let running = App::new(&kafka)
+        .listener(probed.with_state(first.clone()))
+        .start()
+        .unwrap();
+    first.probe.wait_for_calls(100).await;
+    running.shutdown().await;
+
+    publisher.publish_all(&events[100..]).await.unwrap();
+    let restarted = RunProbe {
+        probe: Probe::succeeding(),
+        ..first.clone()
+    };
+    let running = App::new(&kafka)
+        .listener(probed.with_state(restarted.clone()))
+        .start()
+        .unwrap();
+    let calls = restarted.probe.wait_for_calls(50).await;
+    running.shutdown().await;
+    let mut quantities: Vec<i64> = calls.iter().map(|c| c.quantity).collect();
+    quantities.sort_unstable();
+    assert_eq!(
+        quantities,
+        (100..150).collect::<Vec<_>>(),
+        "nothing committed is handled again, nothing skipped"
+    );
+    assert_eq!(first.probe.calls().len(), 100);
+}

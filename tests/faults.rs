@@ -1,0 +1,354 @@
+//! What happens when things break: a consumer process killed with SIGKILL mid-stream, the broker
+//! going away and coming back, Redis going away and coming back. Nothing may be lost; what may
+//! be repeated is counted.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use erp_demo::inventory::{InventoryMovement, MovementAction};
+use erp_events::idempotency::idempotency_key;
+use erp_events::{
+    App, Envelope, HandlerError, Kafka, ListenerExt, PublishError, RedisStore, State, erp_listener,
+};
+use support::services::{RedisServer, redis_url};
+use support::{PATIENCE, Probe, committed, kafka};
+
+const TOPIC: &str = "erp.inventory.movements";
+
+fn movement(product: &str, quantity: i64) -> InventoryMovement {
+    InventoryMovement::new(product, "WH-1", MovementAction::Received, quantity)
+}
+
+/// Polls `condition` (a store with no change notification) until it holds, failing after
+/// `limit`.
+async fn poll_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SIGKILL
+
+const CRASH_EVENTS: usize = 50_000;
+
+/// What a crash run left behind.
+#[derive(Debug)]
+struct CrashRun {
+    /// How many events had their effect when each kill came.
+    killed_at: Vec<usize>,
+    /// Events whose effect never happened.
+    missing: usize,
+    /// Effects that happened more than once (the extra ones).
+    repeated: i64,
+}
+
+/// Starts the `effect-counter` consumer process against `kafka` and `redis`.
+fn start_consumer(kafka: &Kafka, redis: &str, effects: &str, mode: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_effect-counter"))
+        .env("KAFKA_BROKERS", kafka.bootstrap_servers())
+        .env("REDIS_URL", redis)
+        .env("EFFECTS_KEY", effects)
+        .env("EFFECT_MODE", mode)
+        .env_remove("ERP_IN_PROCESS_TOPICS")
+        .spawn()
+        .expect("start the effect-counter consumer")
+}
+
+/// Publishes [`CRASH_EVENTS`] events, kills the consumer with SIGKILL at three random points,
+/// restarting it each time, lets the last one finish, and counts each event's effect.
+///
+/// On the embedded broker only: each restart resumes from offsets committed mid-batch, and
+/// tansu 0.6.0 answers a fetch from such an offset with a later batch (and reports a high
+/// watermark behind the acknowledged offsets), so a consumer resuming on it skips records.
+async fn kill_three_times(redis: &str, mode: &str) -> CrashRun {
+    let kafka = &kafka();
+    let effects = format!("erp:test:effects:{}", uuid::Uuid::now_v7().simple());
+    let events: Vec<_> = (0..CRASH_EVENTS)
+        .map(|i| movement(&format!("SKU-{}", i % 1_000), i as i64))
+        .collect();
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    publisher.publish_all(&events).await.unwrap();
+    let end = support::end_offsets(kafka, TOPIC);
+    let mut connection = redis::Client::open(redis)
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut counted = || -> usize {
+        redis::cmd("HLEN")
+            .arg(&effects)
+            .query(&mut connection)
+            .unwrap()
+    };
+    let mut killed_at = Vec::new();
+    for round in 1..=3 {
+        let mut consumer = start_consumer(kafka, redis, &effects, mode);
+        let random = (uuid::Uuid::new_v4().as_u128() % (CRASH_EVENTS as u128 / 8)) as usize;
+        let target = round * CRASH_EVENTS / 4 + random;
+        poll_until("effects before the kill", PATIENCE * 4, || {
+            counted() >= target
+        })
+        .await;
+        consumer.kill().expect("SIGKILL");
+        consumer.wait().expect("reap the killed consumer");
+        killed_at.push(counted());
+    }
+    let mut consumer = start_consumer(kafka, redis, &effects, mode);
+    poll_until("every event committed", PATIENCE * 4, || {
+        let committed = committed(kafka, "search-sync", TOPIC);
+        end.iter()
+            .all(|(partition, end)| committed.get(partition).is_some_and(|c| c >= end))
+    })
+    .await;
+    let terminated = Command::new("kill")
+        .args(["-TERM", &consumer.id().to_string()])
+        .status()
+        .expect("send SIGTERM");
+    assert!(terminated.success());
+    assert!(
+        consumer.wait().expect("the consumer stops").success(),
+        "a clean shutdown"
+    );
+    let mut connection = redis::Client::open(redis)
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let counts: HashMap<String, i64> = redis::cmd("HGETALL")
+        .arg(&effects)
+        .query(&mut connection)
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&effects)
+        .query(&mut connection)
+        .unwrap();
+    CrashRun {
+        killed_at,
+        missing: CRASH_EVENTS - counts.len(),
+        repeated: counts.values().map(|count| count - 1).sum(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_killed_three_times_loses_nothing_and_repeats_only_what_was_in_flight() {
+    let Some(url) = redis_url("a_consumer_killed_three_times_loses_nothing") else {
+        return;
+    };
+    let run = kill_three_times(&url, "plain").await;
+    println!("plain effects: {run:?}");
+    assert!(
+        run.killed_at.iter().all(|&count| count < CRASH_EVENTS),
+        "killed mid-stream"
+    );
+    assert_eq!(run.missing, 0, "no event lost");
+    // A repeat needs a kill between an effect and its confirmation: at most the records of the
+    // batches in flight (256 per partition, 6 partitions) at each of the 3 kills.
+    assert!(run.repeated <= 3 * 6 * 256, "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_effect_and_the_done_marker_in_one_transaction_nothing_repeats() {
+    let Some(url) = redis_url("with_the_effect_and_the_done_marker_in_one_transaction") else {
+        return;
+    };
+    let run = kill_three_times(&url, "atomic").await;
+    println!("atomic effects: {run:?}");
+    assert!(
+        run.killed_at.iter().all(|&count| count < CRASH_EVENTS),
+        "killed mid-stream"
+    );
+    assert_eq!((run.missing, run.repeated), (0, 0), "{run:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broker outage
+
+#[erp_listener(group = "search-sync", retries = 0)]
+async fn probed(
+    event: Envelope<InventoryMovement>,
+    State(probe): State<Probe>,
+) -> Result<(), HandlerError> {
+    probe.call(&event)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_and_consuming_survive_a_broker_outage() {
+    let kafka = kafka();
+    let probe = Probe::succeeding();
+    let running = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    let batch = |from: i64| -> Vec<InventoryMovement> {
+        (from..from + 100)
+            .map(|i| movement(&format!("SKU-{}", i % 10), i))
+            .collect()
+    };
+    publisher.publish_all(&batch(0)).await.unwrap();
+    probe.wait_for_calls(100).await;
+
+    let broker = kafka.embedded().expect("the embedded broker");
+    broker.broker_down(1).unwrap();
+    // The default publisher keeps its records until the broker is back...
+    let pending = tokio::spawn({
+        let publisher = publisher.clone();
+        async move { publisher.publish_all(&batch(100)).await }
+    });
+    // ...and one that may wait only 1 s says why it failed, with a typed error.
+    let impatient = kafka
+        .publisher_with_config("inventory-service", &[("message.timeout.ms", "1000")])
+        .unwrap();
+    let error = impatient.publish(&movement("SKU-X", -1)).await.unwrap_err();
+    assert!(
+        matches!(&error, PublishError::Kafka { .. }) && error.to_string().contains("timed out"),
+        "{error}"
+    );
+    assert!(
+        !pending.is_finished(),
+        "nothing is acknowledged while the broker is down"
+    );
+    broker.broker_up(1).unwrap();
+    let deliveries = pending
+        .await
+        .unwrap()
+        .expect("published once the broker is back");
+    assert_eq!(deliveries.len(), 100);
+    let calls = probe.wait_for_calls(200).await;
+    running.shutdown().await;
+    let mut quantities: Vec<i64> = calls.iter().map(|c| c.quantity).collect();
+    quantities.sort_unstable();
+    assert_eq!(
+        quantities,
+        (0..200).collect::<Vec<_>>(),
+        "each event once, none lost"
+    );
+    let total: i64 = committed(&kafka, "search-sync", TOPIC).values().sum();
+    assert_eq!(total, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis outage
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_pauses_processing_until_redis_is_back() {
+    let Some(mut redis) =
+        RedisServer::start("a_redis_outage_pauses_processing_until_redis_is_back")
+    else {
+        return;
+    };
+    // Its own Redis connection fails once after the restart (a broken pipe): a retry heals it.
+    #[erp_listener(
+        group = "search-sync",
+        retries = 3,
+        backoff(initial_ms = 10, max_ms = 100)
+    )]
+    async fn checked(
+        event: Envelope<InventoryMovement>,
+        State(check): State<ClaimCheck>,
+    ) -> Result<(), HandlerError> {
+        check.verify(&event).await?;
+        check.probe.call(&event)
+    }
+    let kafka = kafka();
+    let check = ClaimCheck::new(&redis.url());
+    let running = App::new(&kafka)
+        .idempotency_store(RedisStore::new(&redis.url()).unwrap())
+        .listener(checked.with_state(check.clone()))
+        .start()
+        .unwrap();
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    let batch = |from: i64| -> Vec<InventoryMovement> {
+        (from..from + 300)
+            .map(|i| movement(&format!("SKU-{}", i % 12), i))
+            .collect()
+    };
+    publisher.publish_all(&batch(0)).await.unwrap();
+    check.probe.wait_for_calls(300).await;
+
+    redis.stop();
+    publisher.publish_all(&batch(300)).await.unwrap();
+    // While Redis is down, nothing is handled and nothing past the first 300 is committed.
+    let down_since = Instant::now();
+    let committed_while_down = loop {
+        let total: i64 = committed(&kafka, "search-sync", TOPIC).values().sum();
+        if total >= 300 && down_since.elapsed() > Duration::from_secs(2) {
+            break total;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(committed_while_down, 300);
+    assert_eq!(
+        check.probe.calls().len(),
+        300,
+        "no handler ran without the check"
+    );
+
+    redis.restart();
+    let calls = check.probe.wait_for_calls(600).await;
+    running.shutdown().await;
+    let mut quantities: Vec<i64> = calls.iter().map(|c| c.quantity).collect();
+    quantities.sort_unstable();
+    assert_eq!(
+        quantities,
+        (0..600).collect::<Vec<_>>(),
+        "each event handled once, none lost"
+    );
+    let total: i64 = committed(&kafka, "search-sync", TOPIC).values().sum();
+    assert_eq!(total, 600);
+    assert_eq!(
+        check.unchecked.lock().unwrap().len(),
+        0,
+        "every handler ran under its claim"
+    );
+    println!(
+        "outage: 300 handled before, 0 during ({:?} down), 300 after Redis came back",
+        down_since.elapsed()
+    );
+}
+
+/// Handler state that verifies, from inside the handler, that its event's claim is in Redis.
+#[derive(Clone)]
+struct ClaimCheck {
+    connection: RedisStore,
+    probe: Probe,
+    unchecked: Arc<Mutex<Vec<uuid::Uuid>>>,
+}
+
+impl ClaimCheck {
+    fn new(url: &str) -> Self {
+        ClaimCheck {
+            connection: RedisStore::new(url).unwrap(),
+            probe: Probe::succeeding(),
+            unchecked: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    async fn verify(&self, event: &Envelope<InventoryMovement>) -> Result<(), HandlerError> {
+        let key = idempotency_key("search-sync", &event.event_id);
+        let value: Option<String> = redis_get(&self.connection, &key)
+            .await
+            .map_err(HandlerError::retryable)?;
+        if value.as_deref() != Some("processing") {
+            self.unchecked.lock().unwrap().push(event.event_id);
+        }
+        Ok(())
+    }
+}
+
+async fn redis_get(store: &RedisStore, key: &str) -> Result<Option<String>, String> {
+    let mut connection = store.connection();
+    ::redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut connection)
+        .await
+        .map_err(|e| e.to_string())
+}
