@@ -150,8 +150,8 @@ async fn a_consumer_killed_three_times_loses_nothing_and_repeats_only_what_was_i
     );
     assert_eq!(run.missing, 0, "no event lost");
     // A repeat needs a kill between an effect and its confirmation: at most the records of the
-    // batches in flight (256 per partition, 6 partitions) at each of the 3 kills.
-    assert!(run.repeated <= 3 * 6 * 256, "{run:?}");
+    // batches in flight (64 per partition, 6 partitions) at each of the 3 kills.
+    assert!(run.repeated <= 3 * 6 * 64, "{run:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,7 +78,8 @@ const CONSUME_PEER: Side = Side {
     consumes: true,
 };
 
-#[tokio::main(flavor = "current_thread")]
+// The multi-threaded runtime `#[tokio::main]` gives an application, for every side alike.
+#[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -23,7 +23,7 @@ use crate::kafka::Kafka;
 use crate::listener::{IntoListener, Listener};
 use crate::publisher::{PublishError, Publisher};
 use crate::sinks::DeadLetterSink;
-use crate::stats::{ListenerCounts, ListenerStats};
+use crate::stats::{CountsChanged, ListenerCounts, ListenerStats};
 use crate::transport::Transports;
 use crate::worker::{Idempotency, ListenerRuntime, Route};
 
@@ -44,7 +44,7 @@ pub struct App {
     pending: Vec<BuildRoute>,
     overrides: Vec<(String, String)>,
     shutdown_timeout: Duration,
-    changed: Arc<Notify>,
+    changed: Arc<CountsChanged>,
 }
 
 /// Builds a listener's runtime once the application starts.
@@ -56,7 +56,7 @@ struct Wiring {
     settings: IdempotencySettings,
     transports: Transports,
     kafka_dead_letters: Option<Arc<KafkaDeadLetters>>,
-    changed: Arc<Notify>,
+    changed: Arc<CountsChanged>,
 }
 
 impl Wiring {
@@ -134,7 +134,7 @@ impl App {
             pending: Vec::new(),
             overrides: Vec::new(),
             shutdown_timeout: Duration::from_secs(30),
-            changed: Arc::new(Notify::new()),
+            changed: Arc::default(),
         }
     }
 
@@ -350,7 +350,7 @@ pub struct Running {
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     listeners: Vec<ListenerHandle>,
-    changed: Arc<Notify>,
+    changed: Arc<CountsChanged>,
 }
 
 impl Running {
@@ -370,13 +370,7 @@ impl Running {
     /// Waits until `condition` holds for the listeners' reports (checked after every change),
     /// e.g. until each listener finished the records a demo published.
     pub async fn wait_until(&self, condition: impl Fn(&[ListenerReport]) -> bool) {
-        loop {
-            let changed = self.changed.notified();
-            if condition(&self.reports()) {
-                return;
-            }
-            changed.await;
-        }
+        self.changed.wait_until(|| condition(&self.reports())).await;
     }
 
     /// Stops fetching, lets handlers in progress finish (within the shutdown timeout),

@@ -1,7 +1,7 @@
 //! Counters of what each listener did, for reports, examples and tests.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
 
 use tokio::sync::Notify;
 
@@ -25,6 +25,43 @@ impl ListenerCounts {
     }
 }
 
+/// Wakes those waiting for the counts to change; costs a fence, not a lock, when nobody waits.
+#[derive(Debug, Default)]
+pub(crate) struct CountsChanged {
+    notify: Notify,
+    waiters: AtomicUsize,
+}
+
+impl CountsChanged {
+    fn notify(&self) {
+        // Pairs with the waiter's registration: either it sees the new count, or we see it.
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) > 0 {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Waits until `condition` holds, checking it after every change.
+    pub(crate) async fn wait_until(&self, condition: impl Fn() -> bool) {
+        struct Registered<'a>(&'a AtomicUsize);
+        impl Drop for Registered<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        let _registered = Registered(&self.waiters);
+        loop {
+            let changed = self.notify.notified();
+            fence(Ordering::SeqCst);
+            if condition() {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
 /// The live counters behind [`ListenerCounts`]; every change wakes the application's waiters.
 #[derive(Debug)]
 pub(crate) struct ListenerStats {
@@ -32,12 +69,12 @@ pub(crate) struct ListenerStats {
     retries: AtomicU64,
     dead_lettered: AtomicU64,
     duplicates: AtomicU64,
-    changed: Arc<Notify>,
+    changed: Arc<CountsChanged>,
 }
 
 impl ListenerStats {
     /// Counters that notify `changed` on every change.
-    pub(crate) fn new(changed: Arc<Notify>) -> Self {
+    pub(crate) fn new(changed: Arc<CountsChanged>) -> Self {
         ListenerStats {
             handled: AtomicU64::new(0),
             retries: AtomicU64::new(0),
@@ -49,7 +86,7 @@ impl ListenerStats {
 
     fn count(&self, counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
-        self.changed.notify_waiters();
+        self.changed.notify();
     }
 
     pub(crate) fn handled(&self) {

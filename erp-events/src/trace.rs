@@ -103,20 +103,28 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn hex_array<const N: usize>(text: &str) -> Option<[u8; N]> {
+    /// The value of each lowercase hex digit; 0xff for any other byte.
+    const NIBBLES: [u8; 256] = {
+        let mut table = [0xff; 256];
+        let mut digit = 0;
+        while digit < 16 {
+            table[b"0123456789abcdef"[digit] as usize] = digit as u8;
+            digit += 1;
+        }
+        table
+    };
     let digits = text.as_bytes();
     if digits.len() != N * 2 {
         return None;
     }
-    let nibble = |digit: u8| match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        _ => None,
-    };
     let mut out = [0; N];
+    let mut invalid = 0;
     for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        let (high, low) = (NIBBLES[usize::from(pair[0])], NIBBLES[usize::from(pair[1])]);
+        invalid |= high | low;
+        *byte = high << 4 | low;
     }
-    Some(out)
+    (invalid & 0xf0 == 0).then_some(out)
 }
 
 #[cfg(test)]

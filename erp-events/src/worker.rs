@@ -31,7 +31,7 @@ use crate::stats::ListenerStats;
 use crate::trace::{TRACEPARENT, TraceContext};
 
 /// Records taken from the queue, claimed and confirmed together.
-const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 64;
 
 /// Waiting on an unreachable store or dead-letter topic, or on another holder's claim.
 const WAIT: Backoff = Backoff {
@@ -106,7 +106,7 @@ impl DrainSignal {
 #[derive(Default)]
 struct ClaimBook {
     found: HashMap<String, Claim>,
-    handled: Vec<String>,
+    handled: HashSet<String>,
     to_release: Vec<String>,
 }
 
@@ -162,10 +162,20 @@ impl<L: Listener> ListenerRuntime<L> {
             .iter()
             .map(|record| Envelope::decode_event(record.value().unwrap_or_default()))
             .collect();
-        let mut claims = self.claim_batch(p, &decoded).await?;
+        let keys: Vec<Option<String>> = decoded
+            .iter()
+            .map(|envelope| {
+                let envelope = envelope
+                    .as_ref()
+                    .ok()
+                    .filter(|_| self.idempotency.is_some())?;
+                Some(idempotency_key(L::GROUP, &envelope.event_id))
+            })
+            .collect();
+        let mut claims = self.claim_batch(p, &keys).await?;
         let mut outcome = Ok(());
         let mut done = None;
-        for (record, envelope) in batch.iter().zip(decoded) {
+        for ((record, envelope), key) in batch.iter().zip(decoded).zip(keys) {
             if p.stop.is_cancelled() {
                 // Revoked or shutting down: the rest of the batch is redelivered.
                 outcome = Err(Stopped);
@@ -182,7 +192,7 @@ impl<L: Listener> ListenerRuntime<L> {
                 trace_id = tracing::field::Empty,
                 attempt = tracing::field::Empty,
             );
-            let processing = self.process_record(p, record, envelope, &mut claims);
+            let processing = self.process_record(p, record, envelope, key, &mut claims);
             // Entering a span nobody listens to still costs a move of the whole future.
             let processed = if span.is_disabled() {
                 processing.await
@@ -212,6 +222,7 @@ impl<L: Listener> ListenerRuntime<L> {
         p: &Partition,
         record: &Record,
         decoded: Result<Envelope<L::Event>, DecodeError>,
+        key: Option<String>,
         claims: &mut ClaimBook,
     ) -> Result<(), Stopped> {
         let envelope = match decoded {
@@ -226,20 +237,13 @@ impl<L: Listener> ListenerRuntime<L> {
         if let Some(trace_id) = &envelope.trace_id {
             span.record("trace_id", trace_id.as_str());
         }
-        let key = match &self.idempotency {
-            None => None,
-            Some(idempotency) => {
-                let key = idempotency_key(L::GROUP, &envelope.event_id);
-                match self.resolve_claim(p, idempotency, &key, claims).await? {
-                    Claim::Done => {
-                        self.stats.duplicate();
-                        debug!("duplicate event skipped");
-                        return Ok(());
-                    }
-                    _ => Some(key),
-                }
-            }
-        };
+        if let (Some(idempotency), Some(key)) = (&self.idempotency, &key)
+            && self.resolve_claim(p, idempotency, key, claims).await? == Claim::Done
+        {
+            self.stats.duplicate();
+            debug!("duplicate event skipped");
+            return Ok(());
+        }
         let claim = key
             .as_ref()
             .zip(self.idempotency.as_ref())
@@ -273,17 +277,17 @@ impl<L: Listener> ListenerRuntime<L> {
     async fn claim_batch(
         &self,
         p: &Partition,
-        decoded: &[Result<Envelope<L::Event>, DecodeError>],
+        keys: &[Option<String>],
     ) -> Result<ClaimBook, Stopped> {
         let Some(idempotency) = &self.idempotency else {
             return Ok(ClaimBook::default());
         };
         let mut seen = HashSet::new();
-        let keys: Vec<String> = decoded
+        let keys: Vec<String> = keys
             .iter()
-            .filter_map(|envelope| envelope.as_ref().ok())
-            .map(|envelope| idempotency_key(L::GROUP, &envelope.event_id))
-            .filter(|key| seen.insert(key.clone()))
+            .flatten()
+            .filter(|key| seen.insert(key.as_str()))
+            .cloned()
             .collect();
         if keys.is_empty() {
             return Ok(ClaimBook::default());
@@ -309,8 +313,15 @@ impl<L: Listener> ListenerRuntime<L> {
     ) -> Result<Claim, Stopped> {
         let mut claim = match claims.found.remove(key) {
             Some(claim) => claim,
-            None if claims.handled.iter().any(|handled| handled == key) => return Ok(Claim::Done),
-            None => Claim::InProgress,
+            // Seen earlier in this batch: handled, or failed and still ours to run again.
+            None if claims.handled.contains(key) => return Ok(Claim::Done),
+            None => match claims.to_release.iter().position(|held| held == key) {
+                Some(held) => {
+                    claims.to_release.swap_remove(held);
+                    Claim::Acquired
+                }
+                None => Claim::InProgress,
+            },
         };
         let keys = [key.to_owned()];
         let mut waits = 0;
@@ -335,11 +346,8 @@ impl<L: Listener> ListenerRuntime<L> {
             return;
         };
         if !claims.handled.is_empty() {
-            let confirm = || {
-                idempotency
-                    .store
-                    .confirm(&claims.handled, idempotency.done_ttl)
-            };
+            let handled: Vec<String> = claims.handled.into_iter().collect();
+            let confirm = || idempotency.store.confirm(&handled, idempotency.done_ttl);
             let confirmed = match fail_closed(&p.stop, "confirm", confirm).await {
                 Ok(()) => Ok(()),
                 // Stopping: one last try, so finished work is not left claimed until the lease ends.
@@ -348,7 +356,7 @@ impl<L: Listener> ListenerRuntime<L> {
             if let Err(error) = confirmed {
                 warn!(
                     %error,
-                    count = claims.handled.len(),
+                    count = handled.len(),
                     "handled events not confirmed before stopping; their claims expire with the lease"
                 );
             }

@@ -71,7 +71,7 @@ fn millis(duration: Duration) -> u64 {
 impl IdempotencyStore for RedisStore {
     fn claim<'a>(&'a self, keys: &'a [String], lease: Duration) -> StoreFuture<'a, Vec<Claim>> {
         Box::pin(async move {
-            let mut pipe = redis::pipe();
+            let mut pipe = redis::Pipeline::with_capacity(keys.len());
             for key in keys {
                 pipe.cmd("SET")
                     .arg(key)
@@ -98,7 +98,7 @@ impl IdempotencyStore for RedisStore {
 
     fn confirm<'a>(&'a self, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut pipe = redis::pipe();
+            let mut pipe = redis::Pipeline::with_capacity(keys.len());
             for key in keys {
                 pipe.cmd("SET")
                     .arg(key)

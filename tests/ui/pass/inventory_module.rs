@@ -1,6 +1,6 @@
 //! The demo's inventory module, compiled against the real catalog.
-#[path = "../../../src/progress.rs"]
-mod progress;
+#[path = "../../../src/demo.rs"]
+mod demo;
 #[path = "../../../src/inventory.rs"]
 mod inventory;
 
