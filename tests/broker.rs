@@ -7,8 +7,10 @@ mod support;
 use std::collections::BTreeMap;
 
 use erp_demo::inventory::{InventoryMovement, MovementAction};
-use erp_events::{App, Envelope, HandlerError, ListenerExt, State, erp_listener};
+use erp_events::{App, Envelope, HandlerError, ListenerExt, ProvisionError, State, erp_listener};
 use rdkafka::Message;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use support::services::external_kafka;
 use support::{Probe, committed, dead_letter_info, read_records_where};
 
@@ -26,10 +28,7 @@ async fn provisioning_creates_the_catalogs_topics_once() {
     // The suite's other tests may have provisioned already: a second run finds everything.
     kafka.provision(catalog, 1).await.unwrap();
     let again = kafka.provision(catalog, 1).await.unwrap();
-    assert!(
-        again.created.is_empty() && again.grown.is_empty(),
-        "{again:?}"
-    );
+    assert!(again.created.is_empty(), "{again:?}");
     assert_eq!(again.existing.len(), 2 * catalog.topics().len());
     for topic in catalog.topics() {
         assert_eq!(
@@ -204,4 +203,44 @@ async fn a_restarted_listener_resumes_after_its_last_commit() {
         "nothing committed is handled again, nothing skipped"
     );
     assert_eq!(first.probe.calls().len(), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_reports_a_dead_letter_topic_with_too_few_partitions() {
+    let Some((kafka, _turn)) = external_kafka("provisioning_reports_a_dead_letter_topic").await
+    else {
+        return;
+    };
+    // A topic of this run only, whose DLT someone created with one partition.
+    let topic = format!("erp.provision.t{}", uuid::Uuid::now_v7().simple());
+    let dlt = erp_events::dead_letter_topic(&topic);
+    let text = format!(
+        "[[topic]]\nname = \"{topic}\"\nproducer = \"test\"\nconsumers = [\"test\"]\npartitions = 3\npurpose = \"test\"\n"
+    );
+    let catalog = erp_events::Catalog::parse(std::path::Path::new("."), &text).unwrap();
+    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create().unwrap();
+    let created = admin
+        .create_topics(
+            &[NewTopic::new(&dlt, 1, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert!(created[0].is_ok(), "{created:?}");
+
+    let error = kafka.provision(&catalog, 1).await.unwrap_err();
+    assert!(
+        matches!(&error, ProvisionError::TooFewPartitions { topic, found: 1, wanted: 3 } if *topic == dlt),
+        "{error}"
+    );
+    assert_eq!(
+        support::partition_count(&kafka, &topic),
+        3,
+        "the topic was still created"
+    );
+    assert_eq!(
+        support::partition_count(&kafka, &dlt),
+        1,
+        "partitions are not added silently"
+    );
 }

@@ -103,3 +103,31 @@ async fn without_a_context_each_event_starts_its_own_trace() {
         .collect();
     assert_ne!(traces[0], traces[1]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_the_embedded_broker_creates_what_is_missing_once() {
+    let kafka = kafka();
+    let catalog = erp_events::catalog!();
+    let first = kafka.provision(catalog, 1).await.unwrap();
+    assert!(
+        first.created.is_empty(),
+        "started with the catalog's topics: {first:?}"
+    );
+    assert_eq!(first.existing.len(), 2 * catalog.topics().len());
+    let text = "[[topic]]\nname = \"erp.provision.test\"\nproducer = \"test\"\nconsumers = []\npartitions = 4\npurpose = \"test\"\n";
+    let extra = erp_events::Catalog::parse(std::path::Path::new("."), text).unwrap();
+    let created = kafka.provision(&extra, 1).await.unwrap();
+    assert_eq!(
+        created.created,
+        ["erp.provision.test", "erp.provision.test.DLT"]
+    );
+    assert_eq!(
+        support::partition_count(&kafka, "erp.provision.test.DLT"),
+        4
+    );
+    let again = kafka.provision(&extra, 1).await.unwrap();
+    assert!(
+        again.created.is_empty() && again.existing.len() == 2,
+        "{again:?}"
+    );
+}

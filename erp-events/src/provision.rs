@@ -1,11 +1,11 @@
 //! Creating the catalog's topics on a broker: each topic with its partition count, and its
-//! `.DLT` twin with at least as many partitions (so a dead letter keeps its partition).
-//! Brokers such as tansu create no topics by themselves; this is idempotent.
+//! `.DLT` twin with as many partitions (so a dead letter keeps its partition). Brokers such as
+//! tansu create no topics by themselves; this is idempotent.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -22,8 +22,6 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Provisioned {
     /// Topics created.
     pub created: Vec<String>,
-    /// Dead-letter topics given more partitions, to match their topic.
-    pub grown: Vec<String>,
     /// Topics that were there already, with enough partitions.
     pub existing: Vec<String>,
 }
@@ -45,12 +43,26 @@ pub enum ProvisionError {
     /// The embedded broker refused to create a topic.
     #[error(transparent)]
     Embedded(#[from] EmbeddedError),
+    /// A topic exists with fewer partitions than the catalog declares (the others were
+    /// provisioned). Partitions are not added behind the operator's back: that moves keys.
+    #[error(
+        "`{topic}` has {found} partitions, fewer than the {wanted} the catalog declares; add partitions to it (kafka-topics --alter), then provision again"
+    )]
+    TooFewPartitions {
+        /// The topic.
+        topic: String,
+        /// Its partitions.
+        found: i32,
+        /// The catalog's partitions.
+        wanted: i32,
+    },
 }
 
 impl Kafka {
-    /// Creates every catalog topic with its partition count and its `.DLT` twin with at least
-    /// as many, with `replication_factor` replicas; topics that exist are kept (a dead-letter
-    /// topic with fewer partitions than its topic is grown). Idempotent.
+    /// Creates every catalog topic with its partition count and its `.DLT` twin with as many,
+    /// with `replication_factor` replicas. Topics that exist are kept; one with fewer partitions
+    /// than declared is reported ([`ProvisionError::TooFewPartitions`]) once the others are
+    /// created. Idempotent.
     pub async fn provision(
         &self,
         catalog: &Catalog,
@@ -69,21 +81,27 @@ impl Kafka {
         let existing = self.partition_counts().await?;
         let mut provisioned = Provisioned::default();
         let mut to_create = Vec::new();
-        let mut to_grow = Vec::new();
-        for (topic, partitions) in wanted {
+        let mut too_small = None;
+        for (topic, wanted) in wanted {
             match existing.get(&topic) {
-                None => to_create.push((topic, partitions)),
-                Some(&found) if found < partitions => to_grow.push((topic, partitions)),
+                None => to_create.push((topic, wanted)),
+                Some(&found) if found < wanted => {
+                    too_small.get_or_insert(ProvisionError::TooFewPartitions {
+                        topic,
+                        found,
+                        wanted,
+                    });
+                }
                 Some(_) => provisioned.existing.push(topic),
             }
         }
-        let admin: AdminClient<DefaultClientContext> = self.client_config().create()?;
-        let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
         if let Some(embedded) = self.embedded() {
             for (topic, partitions) in &to_create {
                 embedded.create_topic(topic, *partitions)?;
             }
         } else if !to_create.is_empty() {
+            let admin: AdminClient<DefaultClientContext> = self.client_config().create()?;
+            let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
             let new_topics: Vec<NewTopic<'_>> = to_create
                 .iter()
                 .map(|(topic, partitions)| {
@@ -96,16 +114,11 @@ impl Kafka {
                 .collect();
             check(admin.create_topics(&new_topics, &options).await?)?;
         }
-        if !to_grow.is_empty() {
-            let growth: Vec<NewPartitions<'_>> = to_grow
-                .iter()
-                .map(|(topic, partitions)| NewPartitions::new(topic, *partitions as usize))
-                .collect();
-            check(admin.create_partitions(&growth, &options).await?)?;
-        }
         provisioned.created = to_create.into_iter().map(|(topic, _)| topic).collect();
-        provisioned.grown = to_grow.into_iter().map(|(topic, _)| topic).collect();
-        Ok(provisioned)
+        match too_small {
+            Some(error) => Err(error),
+            None => Ok(provisioned),
+        }
     }
 
     /// The partition count of every topic the broker has (read on the blocking pool).
