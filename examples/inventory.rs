@@ -7,7 +7,8 @@
 
 use erp_demo::demo::{ReportTable, until_finished};
 use erp_demo::inventory::{
-    InventoryMovement, MovementAction, MovementStats, StockIndex, count_movements, sync_stock_index,
+    InventoryMovement, MovementStats, StockIndex, count_movements, sample_movements,
+    sync_stock_index,
 };
 use erp_events::{App, Config, Event, EventContext, ListenerExt};
 
@@ -23,13 +24,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .listener(count_movements.with_state(stats.clone()))
         .start()?;
 
-    let movements = [
-        InventoryMovement::new("SKU-100", "WH-EAST", MovementAction::Received, 40),
-        InventoryMovement::new("SKU-200", "WH-EAST", MovementAction::Received, 12),
-        InventoryMovement::new("SKU-100", "WH-EAST", MovementAction::Shipped, 5),
-        InventoryMovement::transfer("SKU-100", "WH-EAST", "WH-WEST", 10),
-        InventoryMovement::new("SKU-200", "WH-EAST", MovementAction::Shipped, 2),
-    ];
+    // Movements are plain structs; `#[erp_event]` made them events of their topic.
+    let movements = sample_movements();
     // The user who acts; every envelope published in this scope names them.
     let deliveries = EventContext::new()
         .with_user("clerk-17")

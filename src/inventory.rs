@@ -161,6 +161,17 @@ pub async fn count_movements(
     Ok(())
 }
 
+/// A morning's movements: two receipts, two shipments and a transfer.
+pub fn sample_movements() -> [InventoryMovement; 5] {
+    [
+        InventoryMovement::new("SKU-100", "WH-EAST", MovementAction::Received, 40),
+        InventoryMovement::new("SKU-200", "WH-EAST", MovementAction::Received, 12),
+        InventoryMovement::new("SKU-100", "WH-EAST", MovementAction::Shipped, 5),
+        InventoryMovement::transfer("SKU-100", "WH-EAST", "WH-WEST", 10),
+        InventoryMovement::new("SKU-200", "WH-EAST", MovementAction::Shipped, 2),
+    ]
+}
+
 /// The inventory module: the stock index and the movement statistics its listeners keep.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
@@ -192,17 +203,10 @@ impl Module for Inventory {
     }
 
     async fn publish(&self, publisher: &Publisher) -> Result<u64, DemoError> {
-        let movements = [
-            InventoryMovement::new("SKU-100", "WH-EAST", MovementAction::Received, 40),
-            InventoryMovement::new("SKU-200", "WH-EAST", MovementAction::Received, 12),
-            InventoryMovement::new("SKU-100", "WH-EAST", MovementAction::Shipped, 5),
-            InventoryMovement::transfer("SKU-100", "WH-EAST", "WH-WEST", 10),
-            InventoryMovement::new("SKU-200", "WH-EAST", MovementAction::Shipped, 2),
-        ];
         // The user who acts; every envelope published in this scope names them.
         let deliveries = EventContext::new()
             .with_user("clerk-17")
-            .scope(publisher.publish_all(&movements))
+            .scope(publisher.publish_all(&sample_movements()))
             .await?;
         Ok(deliveries.len() as u64)
     }

@@ -15,7 +15,7 @@ use erp_events::{
     App, Envelope, HandlerError, Kafka, ListenerExt, PublishError, RedisStore, State, erp_listener,
 };
 use support::services::{RedisServer, redis_url};
-use support::{PATIENCE, Probe, committed, kafka};
+use support::{PATIENCE, Probe, committed, kafka, probed_once};
 
 const TOPIC: &str = "erp.inventory.movements";
 
@@ -171,20 +171,12 @@ async fn with_the_effect_and_the_done_marker_in_one_transaction_nothing_repeats(
 // ---------------------------------------------------------------------------------------------
 // Broker outage
 
-#[erp_listener(group = "search-sync", retries = 0)]
-async fn probed(
-    event: Envelope<InventoryMovement>,
-    State(probe): State<Probe>,
-) -> Result<(), HandlerError> {
-    probe.call(&event)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishing_and_consuming_survive_a_broker_outage() {
     let kafka = kafka();
     let probe = Probe::succeeding();
     let running = App::new(&kafka)
-        .listener(probed.with_state(probe.clone()))
+        .listener(probed_once.with_state(probe.clone()))
         .start()
         .unwrap();
     let publisher = kafka.publisher("inventory-service").unwrap();

@@ -13,17 +13,11 @@ use erp_events::{
 };
 use rdkafka::Message;
 use support::services::redis_url;
-use support::{Probe, committed, envelope_json, kafka, produce_raw, produce_to, read_records};
+use support::{
+    Probe, committed, envelope_json, kafka, probed_once, produce_raw, produce_to, read_records,
+};
 
 const TOPIC: &str = "erp.inventory.movements";
-
-#[erp_listener(group = "search-sync", retries = 0)]
-async fn search(
-    event: Envelope<InventoryMovement>,
-    State(probe): State<Probe>,
-) -> Result<(), HandlerError> {
-    probe.call(&event)
-}
 
 #[erp_listener(group = "analytics", retries = 0)]
 async fn analytics(
@@ -82,7 +76,7 @@ async fn the_same_event_runs_once_per_group(store: Store) {
     let (search_probe, analytics_probe) = (Probe::succeeding(), Probe::succeeding());
     let running = App::new(&kafka)
         .idempotency_store(store)
-        .listener(search.with_state(search_probe.clone()))
+        .listener(probed_once.with_state(search_probe.clone()))
         .listener(analytics.with_state(analytics_probe.clone()))
         .start()
         .unwrap();
@@ -126,7 +120,7 @@ async fn a_failed_handler_leaves_the_event_to_its_redelivery(store: Store) {
     let probe = Probe::failing(1);
     let running = App::new(&kafka)
         .idempotency_store(store.clone())
-        .listener(search.with_state(probe.clone()))
+        .listener(probed_once.with_state(probe.clone()))
         .start()
         .unwrap();
     let id = new_id();
@@ -190,7 +184,7 @@ async fn an_abandoned_claim_is_taken_over_after_its_lease(store: Store) {
     let probe = Probe::succeeding();
     let running = App::new(&kafka)
         .idempotency_store(store)
-        .listener(search.with_state(probe.clone()))
+        .listener(probed_once.with_state(probe.clone()))
         .start()
         .unwrap();
     produce_raw(
@@ -306,7 +300,7 @@ async fn the_done_marker_expires_after_its_ttl(store: Store) {
             done_ttl: ttl,
             ..IdempotencySettings::default()
         })
-        .listener(search.with_state(probe.clone()))
+        .listener(probed_once.with_state(probe.clone()))
         .start()
         .unwrap();
     let id = new_id();
@@ -364,7 +358,7 @@ async fn event_ids_that_are_not_uuids_never_reach_the_store(store: Store) {
     let probe = Probe::succeeding();
     let running = App::new(&kafka)
         .idempotency_store(recording.clone())
-        .listener(search.with_state(probe.clone()))
+        .listener(probed_once.with_state(probe.clone()))
         .start()
         .unwrap();
     let hostile = ["x\r\nFLUSHALL\r\n", "a b", "*", "erp:idem:*", ""];

@@ -12,20 +12,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use erp_demo::inventory::{InventoryMovement, MovementAction};
-use erp_events::{App, Envelope, HandlerError, Kafka, ListenerExt, State, erp_listener};
+use erp_events::{App, Kafka, ListenerExt};
 use rdkafka::Message;
 use support::services::external_kafka;
-use support::{Probe, committed, dead_letter_info, envelope_json, produce_raw, read_records_where};
+use support::{
+    Probe, committed, dead_letter_info, envelope_json, probed_once, produce_raw, read_records_where,
+};
 
 const TOPIC: &str = "erp.inventory.movements";
-
-#[erp_listener(group = "search-sync", retries = 0)]
-async fn probed(
-    event: Envelope<InventoryMovement>,
-    State(probe): State<Probe>,
-) -> Result<(), HandlerError> {
-    probe.call(&event)
-}
 
 /// Every record of the corpus, by file name, in file-name order.
 fn corpus() -> Vec<(String, Vec<u8>)> {
@@ -104,7 +98,7 @@ async fn dead_letter_round(kafka: &Kafka, corpus: &[(String, Vec<u8>)]) {
     let key = format!("poison-{}", uuid::Uuid::now_v7().simple());
     let probe = Probe::succeeding();
     let running = App::new(kafka)
-        .listener(probed.with_state(probe.clone()))
+        .listener(probed_once.with_state(probe.clone()))
         .start()
         .unwrap();
     let values: Vec<Vec<u8>> = corpus.iter().map(|(_, value)| value.clone()).collect();

@@ -198,6 +198,15 @@ pub async fn produce_raw(kafka: &Kafka, topic: &str, key: &str, values: &[Vec<u8
     }
 }
 
+/// A search-sync listener without retries that records each call in its [`Probe`].
+#[erp_events::erp_listener(group = "search-sync", retries = 0)]
+pub async fn probed_once(
+    event: erp_events::Envelope<erp_demo::inventory::InventoryMovement>,
+    erp_events::State(probe): erp_events::State<Probe>,
+) -> Result<(), erp_events::HandlerError> {
+    probe.call(&event)
+}
+
 /// A handler's state for tests: records every call and can be told to fail.
 #[derive(Clone)]
 pub struct Probe {
