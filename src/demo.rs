@@ -2,8 +2,12 @@
 
 use std::fmt;
 use std::future::Future;
+use std::time::{Duration, Instant};
 
-use erp_events::{App, Config, ListenerReport, Publisher, Running};
+use erp_events::{App, Config, Kafka, ListenerReport, Publisher, Running};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::{Offset, TopicPartitionList};
 
 /// Any error a demo can meet (starting the app, publishing).
 pub type DemoError = Box<dyn std::error::Error + Send + Sync>;
@@ -111,4 +115,39 @@ pub fn log_warnings() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+/// Reads `topic` from the beginning of every partition, without joining a consumer group (and
+/// so without committing), until `count` records for which `keep` holds have arrived or
+/// `patience` has passed; returns those that arrived. Blocks: call it off the async threads.
+pub fn read_from_start(
+    kafka: &Kafka,
+    topic: &str,
+    count: usize,
+    patience: Duration,
+    keep: impl Fn(&OwnedMessage) -> bool,
+) -> Result<Vec<OwnedMessage>, DemoError> {
+    let consumer: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", "erp-demo-reader")
+        .set("enable.auto.commit", "false")
+        .set("fetch.message.max.bytes", "16777216")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), patience)?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        assignment.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let deadline = Instant::now() + patience;
+    let mut records = Vec::new();
+    while records.len() < count && Instant::now() < deadline {
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message?.detach();
+            if keep(&message) {
+                records.push(message);
+            }
+        }
+    }
+    Ok(records)
 }

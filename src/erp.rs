@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use erp_events::dlt::decode_dead_letter_headers;
 use erp_events::{App, Envelope, InProcessBus, Kafka, dead_letter_topic};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::Message;
 use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::audit::{Audit, AuditSummary};
 use crate::clinical::{Clinical, ClinicalSummary};
-use crate::demo::{DemoError, Module, until_finished};
+use crate::demo::{DemoError, Module, read_from_start, until_finished};
 use crate::inventory::{Inventory, InventorySummary};
 use crate::purchase::{Purchasing, PurchasingSummary};
 use crate::sales::{SaleCompleted, Sales, SalesSummary};
@@ -133,8 +132,10 @@ async fn read_dead_letters(
     match kafka {
         Some(kafka) if in_process.is_empty() && count > 0 => {
             let (kafka, dlt) = (kafka.clone(), dead_letter_topic(topic));
-            let messages =
-                tokio::task::spawn_blocking(move || read_topic(&kafka, &dlt, count)).await??;
+            let messages = tokio::task::spawn_blocking(move || {
+                read_from_start(&kafka, &dlt, count, DEAD_LETTER_PATIENCE, |_| true)
+            })
+            .await??;
             messages
                 .iter()
                 .map(|message| {
@@ -150,32 +151,6 @@ async fn read_dead_letters(
             .map(|record| describe(record.headers().collect()))
             .collect(),
     }
-}
-
-/// Reads the first `count` records of `topic`, from every partition, without a consumer group.
-fn read_topic(
-    kafka: &Kafka,
-    topic: &str,
-    count: usize,
-) -> Result<Vec<rdkafka::message::OwnedMessage>, DemoError> {
-    let consumer: BaseConsumer = kafka
-        .client_config()
-        .set("group.id", "erp-demo-dlt-reader")
-        .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), DEAD_LETTER_PATIENCE)?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        assignment.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
-    }
-    consumer.assign(&assignment)?;
-    let deadline = std::time::Instant::now() + DEAD_LETTER_PATIENCE;
-    let mut messages = Vec::new();
-    while messages.len() < count && std::time::Instant::now() < deadline {
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            messages.push(message?.detach());
-        }
-    }
-    Ok(messages)
 }
 
 impl fmt::Display for ErpSummary {

@@ -44,38 +44,13 @@ fn read_records_blocking(
     count: usize,
     keep: impl Fn(&OwnedMessage) -> bool,
 ) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = kafka
-        .client_config()
-        .set("group.id", "erp-test-reader")
-        .set("enable.auto.commit", "false")
-        .set("fetch.message.max.bytes", "16777216")
-        .create()
-        .expect("create a reader");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), PATIENCE)
-        .expect("read topic metadata");
-    let mut assignment = TopicPartitionList::new();
-    for partition in metadata.topics()[0].partitions() {
-        assignment
-            .add_partition_offset(topic, partition.id(), Offset::Beginning)
-            .expect("add partition");
-    }
-    consumer.assign(&assignment).expect("assign partitions");
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let mut records = Vec::new();
-    while records.len() < count {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "only {} of {count} records arrived on `{topic}`",
-            records.len()
-        );
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let message = message.expect("read a record").detach();
-            if keep(&message) {
-                records.push(message);
-            }
-        }
-    }
+    let records = erp_demo::demo::read_from_start(kafka, topic, count, PATIENCE, keep)
+        .expect("read the topic");
+    assert!(
+        records.len() == count,
+        "only {} of {count} records arrived on `{topic}`",
+        records.len()
+    );
     records
 }
 
