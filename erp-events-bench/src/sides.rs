@@ -310,6 +310,22 @@ pub async fn consume_hand_written(bootstrap: &str, backlog: usize, live: usize) 
     for (key, value) in MOCK_CONSUMER_SETTINGS {
         config.set(key, value);
     }
+    // Our partitions each have a queue, and the prefetch bound is per queue: this loop's one
+    // queue gets the same bound in total.
+    let probe: StreamConsumer = config.create().expect("consumer");
+    let metadata = probe
+        .fetch_metadata(Some(TOPIC), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions = metadata.topics()[0].partitions().len();
+    let per_partition: usize = config
+        .get("queued.max.messages.kbytes")
+        .and_then(|kbytes| kbytes.parse().ok())
+        .expect("our consumer settings bound the prefetch");
+    drop(probe);
+    config.set(
+        "queued.max.messages.kbytes",
+        (per_partition * partitions).to_string(),
+    );
     let consumer: StreamConsumer = config.create().expect("consumer");
     consumer.subscribe(&[TOPIC]).expect("subscribe");
     let tally = Tally::new(backlog, live);

@@ -283,14 +283,14 @@ impl App {
                 for (key, value) in &self.overrides {
                     config.set(key, value);
                 }
-                let (consumer, resume) = GroupConsumer::new(
+                let consumer = GroupConsumer::new(
                     config,
                     group,
                     on_kafka,
                     stop.clone(),
                     self.shutdown_timeout,
                 )?;
-                tasks.push(tokio::spawn(consumer.run(resume)));
+                tasks.push(tokio::spawn(consumer.run()));
             }
         }
         Ok(Running {

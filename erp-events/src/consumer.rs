@@ -1,73 +1,63 @@
-//! One Kafka consumer per group: fetches records and feeds each partition's worker in order.
+//! One Kafka consumer per group, and a worker per assigned partition that reads that
+//! partition's records in place from librdkafka's queue for it: no copy, no hand-off.
 //!
-//! Backpressure: each partition has a small bounded queue. When a queue stays full (its worker
-//! is slow, retrying, or waiting on Redis), the partition is paused in librdkafka (which drops
-//! what it prefetched and later resumes at the next unconsumed offset), and the one record in
-//! hand is held until the worker has drained its queue; other partitions keep flowing.
+//! Each partition's queue is split off the consumer's queue when the partition is assigned,
+//! before librdkafka starts fetching it, so none of its records reach the shared queue; the
+//! consumer's own poll loop only serves rebalances. Backpressure is librdkafka's: a busy
+//! worker reads nothing, and librdkafka stops fetching a partition whose queue holds
+//! `queued.max.messages.kbytes`. A revoked partition's worker stops after its current record,
+//! what is done is committed, and librdkafka drops what it prefetched.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
+use rdkafka::consumer::stream_consumer::{MessageStream, StreamPartitionQueue};
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
-use rdkafka::{ClientContext, Message, TopicPartitionList};
-use tokio::sync::mpsc;
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::kafka::Kafka;
-use crate::record::Record;
 use crate::sinks::OffsetSink;
-use crate::worker::{DrainSignal, Partition, Route};
-
-/// Records queued per partition between the poll loop and its worker.
-const QUEUE_CAPACITY: usize = 512;
-/// How long the poll loop waits on a full queue before pausing that partition.
-const STALL: Duration = Duration::from_millis(20);
+use crate::worker::{Partition, RecordSource, Route};
 
 type PartitionKey = (&'static str, i32);
 
-/// A running partition worker, seen from the poll loop.
-struct ActivePartition {
-    queue: mpsc::Sender<Record>,
+/// One assigned partition's queue, split off its consumer's.
+pub(crate) type KafkaPartitionQueue = StreamPartitionQueue<GroupContext>;
+
+/// A running partition worker.
+struct ActiveWorker {
     stop: CancellationToken,
-    paused: Arc<AtomicBool>,
-    held: VecDeque<Record>,
     worker: JoinHandle<()>,
 }
 
-/// The workers of one consumer, shared with the rebalance callbacks.
+/// The workers of one consumer.
 #[derive(Default)]
 struct Workers {
-    active: HashMap<PartitionKey, ActivePartition>,
+    active: HashMap<PartitionKey, ActiveWorker>,
     /// Workers of revoked partitions finishing their current record.
     retiring: HashMap<PartitionKey, JoinHandle<()>>,
 }
 
-/// Rebalance callbacks: stop the workers of revoked partitions and commit what they finished.
-struct GroupContext {
+/// The group's listeners and workers, driven by the rebalance callbacks: assigned partitions
+/// get a worker, revoked ones lose theirs and have what is done committed.
+pub(crate) struct GroupContext {
     group: &'static str,
-    topics: HashMap<String, &'static str>,
-    workers: Arc<Mutex<Workers>>,
+    routes: HashMap<&'static str, Arc<dyn Route>>,
+    workers: Mutex<Workers>,
     offsets: Mutex<FinishedOffsets>,
-    /// Bumped by every revocation, so the poll loop knows its cached queue may be stale.
-    generation: AtomicU64,
-}
-
-/// The queue the poll loop used last: records come in runs from one partition, and reusing it
-/// saves a lock per record until a rebalance (a new generation) or a full queue.
-struct LastQueue {
-    key: PartitionKey,
-    generation: u64,
-    queue: mpsc::Sender<Record>,
-    paused: Arc<AtomicBool>,
+    /// The consumer this context belongs to (set once it exists), to split partition queues.
+    consumer: OnceLock<Weak<StreamConsumer<GroupContext>>>,
+    stop: CancellationToken,
+    runtime: tokio::runtime::Handle,
 }
 
 /// The last finished offset of each partition, so that a commit refused during a rebalance
@@ -85,19 +75,7 @@ impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(partitions) => {
-                self.generation.fetch_add(1, Ordering::AcqRel);
-                let mut workers = self.workers.lock().expect("not poisoned");
-                for element in partitions.elements() {
-                    let Some(&topic) = self.topics.get(element.topic()) else {
-                        continue;
-                    };
-                    let key = (topic, element.partition());
-                    if let Some(active) = workers.active.remove(&key) {
-                        active.stop.cancel();
-                        workers.retiring.insert(key, active.worker);
-                    }
-                }
-                drop(workers);
+                self.stop_workers(partitions);
                 info!(
                     group = self.group,
                     count = partitions.count(),
@@ -115,6 +93,8 @@ impl ConsumerContext for GroupContext {
                     count = partitions.count(),
                     "partitions assigned"
                 );
+                // Before librdkafka assigns them: their records must never reach the shared queue.
+                self.start_workers(partitions);
             }
             Rebalance::Error(error) => warn!(group = self.group, %error, "rebalance failed"),
         }
@@ -124,17 +104,12 @@ impl ConsumerContext for GroupContext {
         let Rebalance::Assign(partitions) = rebalance else {
             return;
         };
-        // librdkafka keeps a partition paused across reassignment; ours start unpaused.
-        if let Err(error) = consumer.resume(partitions) {
-            debug!(group = self.group, %error, "resume after assignment");
-        }
         let refused = std::mem::take(&mut self.offsets.lock().expect("not poisoned").refused);
         let mut kept = TopicPartitionList::new();
         for element in partitions.elements() {
             let offset = self
-                .topics
-                .get(element.topic())
-                .and_then(|&topic| refused.get(&(topic, element.partition())));
+                .route_of(element.topic(), element.partition())
+                .and_then(|(_, key)| refused.get(&key));
             if let Some(offset) = offset {
                 let next = rdkafka::Offset::Offset(offset + 1);
                 let _ = kept.add_partition_offset(element.topic(), element.partition(), next);
@@ -150,6 +125,101 @@ impl ConsumerContext for GroupContext {
                 Err(error) => {
                     warn!(group = self.group, %error, "commit after the rebalance failed; those records will be redelivered")
                 }
+            }
+        }
+    }
+}
+
+impl GroupContext {
+    fn route_of(&self, topic: &str, partition: i32) -> Option<(&Arc<dyn Route>, PartitionKey)> {
+        let route = self.routes.get(topic)?;
+        Some((route, (route.topic(), partition)))
+    }
+
+    fn stop_workers(&self, partitions: &TopicPartitionList) {
+        let mut workers = self.workers.lock().expect("not poisoned");
+        for element in partitions.elements() {
+            let Some((_, key)) = self.route_of(element.topic(), element.partition()) else {
+                continue;
+            };
+            if let Some(active) = workers.active.remove(&key) {
+                active.stop.cancel();
+                workers.retiring.insert(key, active.worker);
+            }
+        }
+    }
+
+    fn start_workers(&self, partitions: &TopicPartitionList) {
+        let Some(consumer) = self.consumer.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let mut workers = self.workers.lock().expect("not poisoned");
+        workers.retiring.retain(|_, worker| !worker.is_finished());
+        for element in partitions.elements() {
+            let Some((route, key)) = self.route_of(element.topic(), element.partition()) else {
+                continue;
+            };
+            if workers.active.contains_key(&key) {
+                continue;
+            }
+            let stop = self.stop.child_token();
+            let partition = Partition {
+                topic: key.0,
+                partition: key.1,
+                offsets: Arc::new(KafkaOffsets {
+                    consumer: consumer.clone(),
+                }),
+                stop: stop.clone(),
+            };
+            // A revoked worker of the same partition finishes its record before the new one
+            // starts, so that one key's events are never handled concurrently or out of order.
+            // Its queue goes first (dropping a queue disarms the partition's wake-up), and the
+            // records wait meanwhile: a partition once split stays off the shared queue.
+            let queue = match workers.retiring.remove(&key) {
+                Some(previous) => Err((previous, consumer.clone())),
+                None => Ok(consumer.split_partition_queue(key.0, key.1)),
+            };
+            let route = route.clone();
+            let worker = self.runtime.spawn(async move {
+                let queue = match queue {
+                    Ok(queue) => queue,
+                    Err((previous, consumer)) => {
+                        let _ = previous.await;
+                        consumer.split_partition_queue(key.0, key.1)
+                    }
+                };
+                match queue {
+                    Some(queue) => route.start_kafka_partition(partition, queue).await,
+                    None => error!(
+                        topic = key.0,
+                        partition = key.1,
+                        "no queue for the partition"
+                    ),
+                }
+            });
+            workers.active.insert(key, ActiveWorker { stop, worker });
+        }
+    }
+}
+
+impl<'q> RecordSource for MessageStream<'q, GroupContext> {
+    type Record = BorrowedMessage<'q>;
+
+    async fn next_record(&mut self) -> Option<BorrowedMessage<'q>> {
+        loop {
+            match StreamExt::next(self).await? {
+                Ok(message) => return Some(message),
+                Err(error) => warn!(%error, "partition error; librdkafka retries"),
+            }
+        }
+    }
+
+    fn ready_record(&mut self) -> Option<BorrowedMessage<'q>> {
+        match StreamExt::next(self).now_or_never()?? {
+            Ok(message) => Some(message),
+            Err(error) => {
+                warn!(%error, "partition error; librdkafka retries");
+                None
             }
         }
     }
@@ -197,10 +267,11 @@ pub(crate) fn consumer_config(kafka: &Kafka, group: &str) -> rdkafka::ClientConf
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
-        // A bounded prefetch (memory) without librdkafka's 1 s pause once it is full.
-        .set("queued.max.messages.kbytes", "8192")
+        // A bounded prefetch per partition (each has its own queue), without librdkafka's 1 s
+        // pause once it is full.
+        .set("queued.max.messages.kbytes", "1024")
         .set("fetch.queue.backoff.ms", "20")
-        .set("fetch.message.max.bytes", "16777216");
+        .set("fetch.message.max.bytes", "1048576");
     if kafka.embedded().is_some() {
         // The mock coordinator makes every rebalance after the first (a member leaving, a
         // restart) wait `session.timeout.ms - 1 s`, even for an empty group; and it holds an
@@ -213,15 +284,11 @@ pub(crate) fn consumer_config(kafka: &Kafka, group: &str) -> rdkafka::ClientConf
     config
 }
 
-/// The poll loop of one group.
+/// The consumer of one group, serving its rebalances until stopped.
 pub(crate) struct GroupConsumer {
     group: &'static str,
-    routes: HashMap<&'static str, Arc<dyn Route>>,
     consumer: Arc<StreamConsumer<GroupContext>>,
-    workers: Arc<Mutex<Workers>>,
-    offsets: Arc<KafkaOffsets>,
     stop: CancellationToken,
-    resume_tx: mpsc::UnboundedSender<PartitionKey>,
     shutdown_timeout: Duration,
 }
 
@@ -233,59 +300,47 @@ impl GroupConsumer {
         routes: Vec<Arc<dyn Route>>,
         stop: CancellationToken,
         shutdown_timeout: Duration,
-    ) -> Result<(Self, mpsc::UnboundedReceiver<PartitionKey>), KafkaError> {
-        let workers = Arc::new(Mutex::new(Workers::default()));
-        let routes: HashMap<&'static str, Arc<dyn Route>> = routes
-            .into_iter()
-            .map(|route| (route.topic(), route))
-            .collect();
+    ) -> Result<Self, KafkaError> {
         let context = GroupContext {
             group,
-            topics: routes
-                .keys()
-                .map(|&topic| (topic.to_owned(), topic))
+            routes: routes
+                .into_iter()
+                .map(|route| (route.topic(), route))
                 .collect(),
-            workers: workers.clone(),
+            workers: Mutex::new(Workers::default()),
             offsets: Mutex::new(FinishedOffsets::default()),
-            generation: AtomicU64::new(0),
+            consumer: OnceLock::new(),
+            stop: stop.clone(),
+            runtime: tokio::runtime::Handle::current(),
         };
         let consumer: Arc<StreamConsumer<GroupContext>> =
             Arc::new(config.create_with_context(context)?);
-        let topics: Vec<&str> = routes.keys().copied().collect();
+        let _ = consumer.context().consumer.set(Arc::downgrade(&consumer));
+        let topics: Vec<&str> = consumer.context().routes.keys().copied().collect();
         consumer.subscribe(&topics)?;
-        let (resume_tx, resume_rx) = mpsc::unbounded_channel();
-        let offsets = Arc::new(KafkaOffsets {
-            consumer: consumer.clone(),
-        });
-        let group_consumer = GroupConsumer {
+        Ok(GroupConsumer {
             group,
-            routes,
             consumer,
-            workers,
-            offsets,
             stop,
-            resume_tx,
             shutdown_timeout,
-        };
-        Ok((group_consumer, resume_rx))
+        })
     }
 
-    /// Polls until stopped, then shuts down gracefully: in-flight records finish (within the
-    /// timeout), stored offsets are committed, and the consumer leaves the group.
-    pub(crate) async fn run(self, mut resume_rx: mpsc::UnboundedReceiver<PartitionKey>) {
-        info!(group = self.group, topics = ?self.routes.keys().collect::<Vec<_>>(), "listening");
+    /// Serves rebalances until stopped, then shuts down gracefully: in-flight records finish
+    /// (within the timeout), stored offsets are committed, and the consumer leaves the group.
+    pub(crate) async fn run(self) {
+        let topics: Vec<&str> = self.consumer.context().routes.keys().copied().collect();
+        info!(group = self.group, ?topics, "listening");
         let consumer = self.consumer.clone();
         let mut messages = consumer.stream();
         let stopped = self.stop.clone().cancelled_owned();
         tokio::pin!(stopped);
-        let mut last = None;
         loop {
             tokio::select! {
                 biased;
                 _ = &mut stopped => break,
-                Some(key) = resume_rx.recv() => self.resume(key),
                 message = messages.next() => match message.expect("Kafka streams never end") {
-                    Ok(message) => self.dispatch(message, &mut last).await,
+                    Ok(message) => self.redirect(&message),
                     Err(error) => warn!(group = self.group, %error, "consumer error; librdkafka retries"),
                 },
             }
@@ -294,146 +349,19 @@ impl GroupConsumer {
         self.shut_down().await;
     }
 
-    async fn dispatch(&self, message: BorrowedMessage<'_>, last: &mut Option<LastQueue>) {
-        if let Some(cached) = last.as_ref().filter(|cached| {
-            cached.key.1 == message.partition()
-                && cached.key.0 == message.topic()
-                && cached.generation == self.consumer.context().generation.load(Ordering::Acquire)
-                && !cached.paused.load(Ordering::Acquire)
-        }) {
-            let record = Record::from_kafka(cached.key.0, &message);
-            match cached.queue.try_send(record) {
-                Ok(()) => return,
-                // Full (or gone): the careful path below decides.
-                Err(_) => *last = None,
-            }
-        }
-        let Some(route) = self.routes.get(message.topic()) else {
-            warn!(
-                topic = message.topic(),
-                "record of a topic no listener handles"
-            );
-            return;
-        };
-        let record = Record::from_kafka(route.topic(), &message);
-        drop(message);
-        let key = (route.topic(), record.partition);
-        let (queue, paused, record) = {
-            let mut workers = self.workers.lock().expect("not poisoned");
-            if !workers.active.contains_key(&key) {
-                let started = self.start_worker(route, key, &mut workers);
-                workers.active.insert(key, started);
-            }
-            let active = workers.active.get_mut(&key).expect("just ensured");
-            if active.held.is_empty() {
-                *last = Some(LastQueue {
-                    key,
-                    generation: self.consumer.context().generation.load(Ordering::Acquire),
-                    queue: active.queue.clone(),
-                    paused: active.paused.clone(),
-                });
-            }
-            if !active.held.is_empty() {
-                // Paused already: librdkafka does not deliver more, but never lose one if it does.
-                active.held.push_back(record);
-                return;
-            }
-            match active.queue.try_send(record) {
-                Ok(()) => return,
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
-                Err(mpsc::error::TrySendError::Full(record)) => {
-                    (active.queue.clone(), active.paused.clone(), record)
-                }
-            }
-        };
-        if let Ok(Ok(permit)) = tokio::time::timeout(STALL, queue.reserve()).await {
-            permit.send(record);
-            return;
-        }
-        paused.store(true, Ordering::Release);
-        let record = match queue.try_send(record) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => return,
-            Err(mpsc::error::TrySendError::Full(record)) => record,
-        };
-        debug!(
-            topic = key.0,
-            partition = key.1,
-            "queue full; pausing the partition"
+    /// A record on the shared queue: its partition's queue was not split in time. It is not
+    /// handled here (out of order); the partition is rewound to it, for its worker to read.
+    fn redirect(&self, message: &BorrowedMessage<'_>) {
+        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+        error!(
+            topic,
+            partition, offset, "record outside its partition's queue; rewinding"
         );
-        if let Err(error) = self.consumer.pause(&partition_list(key)) {
-            warn!(%error, "pause failed");
-        }
-        let mut workers = self.workers.lock().expect("not poisoned");
-        match workers.active.get_mut(&key) {
-            Some(active) if Arc::ptr_eq(&active.paused, &paused) => active.held.push_back(record),
-            // Revoked meanwhile: the record is uncommitted, and its new owner will read it.
-            _ => {}
-        }
-    }
-
-    fn start_worker(
-        &self,
-        route: &Arc<dyn Route>,
-        key: PartitionKey,
-        workers: &mut Workers,
-    ) -> ActivePartition {
-        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let stop = self.stop.child_token();
-        let paused = Arc::new(AtomicBool::new(false));
-        let partition = Partition {
-            topic: key.0,
-            partition: key.1,
-            offsets: self.offsets.clone(),
-            stop: stop.clone(),
-            drained: Some(DrainSignal {
-                paused: paused.clone(),
-                low_water: QUEUE_CAPACITY / 2,
-                resume: self.resume_tx.clone(),
-            }),
-        };
-        let run = route.clone().start_partition(partition, receiver);
-        // A revoked worker of the same partition finishes its record before the new one starts,
-        // so that one key's events are never handled concurrently or out of order.
-        let previous = workers.retiring.remove(&key);
-        let worker = tokio::spawn(async move {
-            if let Some(previous) = previous {
-                let _ = previous.await;
-            }
-            run.await;
-        });
-        workers.retiring.retain(|_, handle| !handle.is_finished());
-        ActivePartition {
-            queue,
-            stop,
-            paused,
-            held: VecDeque::new(),
-            worker,
-        }
-    }
-
-    fn resume(&self, key: PartitionKey) {
-        let mut workers = self.workers.lock().expect("not poisoned");
-        let Some(active) = workers.active.get_mut(&key) else {
-            return;
-        };
-        while let Some(record) = active.held.pop_front() {
-            match active.queue.try_send(record) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(record)) => {
-                    active.held.push_front(record);
-                    active.paused.store(true, Ordering::Release);
-                    return;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
-            }
-        }
-        debug!(
-            topic = key.0,
-            partition = key.1,
-            "queue drained; resuming the partition"
-        );
-        if let Err(error) = self.consumer.resume(&partition_list(key)) {
-            warn!(%error, "resume failed");
+        let rewound = self
+            .consumer
+            .seek(topic, partition, Offset::Offset(offset), Duration::ZERO);
+        if let Err(error) = rewound {
+            error!(topic, partition, offset, %error, "rewind failed; the record is redelivered after a rebalance");
         }
     }
 
@@ -443,7 +371,8 @@ impl GroupConsumer {
             "stopping: finishing the records in hand"
         );
         let handles: Vec<JoinHandle<()>> = {
-            let mut workers = self.workers.lock().expect("not poisoned");
+            let context = self.consumer.context();
+            let mut workers = context.workers.lock().expect("not poisoned");
             let active = std::mem::take(&mut workers.active);
             let retiring = std::mem::take(&mut workers.retiring);
             active
@@ -463,12 +392,8 @@ impl GroupConsumer {
             aborts.iter().for_each(tokio::task::AbortHandle::abort);
         }
         let GroupConsumer {
-            group,
-            consumer,
-            offsets,
-            ..
+            group, consumer, ..
         } = self;
-        drop(offsets);
         // Commit and close (leaving the group) block on the broker: off the async threads.
         tokio::task::spawn_blocking(move || {
             commit(consumer.as_ref(), group);
@@ -479,10 +404,4 @@ impl GroupConsumer {
         .expect("closing the consumer does not panic");
         info!(group, "stopped");
     }
-}
-
-fn partition_list((topic, partition): PartitionKey) -> TopicPartitionList {
-    let mut list = TopicPartitionList::new();
-    list.add_partition(topic, partition);
-    list
 }

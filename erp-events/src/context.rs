@@ -1,12 +1,22 @@
 //! The task-scoped event context: who acts and in which trace, for everything published inside.
 
+use std::cell::Cell;
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::trace::TraceContext;
 
 tokio::task_local! {
     static CURRENT: EventContext;
+}
+
+/// Reads the trace a handler continues from the record it handles.
+pub(crate) type RecordTrace<'a> = dyn Fn() -> TraceContext + Sync + 'a;
+
+thread_local! {
+    /// While a listener's handler is being polled (and only then): its record's trace reader.
+    static RECORD_TRACE: Cell<Option<*const RecordTrace<'static>>> = const { Cell::new(None) };
 }
 
 /// What a publisher adds to every envelope it writes inside [`EventContext::scope`]: the user
@@ -17,8 +27,10 @@ tokio::task_local! {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventContext {
     user_id: Option<String>,
-    trace: Option<TraceContext>,
+    trace: OnceLock<TraceContext>,
     claim: Option<ClaimMarker>,
+    /// The trace is the handled record's, read on first use (see [`continuing_record`]).
+    continues_record: bool,
 }
 
 /// The idempotency claim of the event an idempotent listener is handling: the key that becomes
@@ -45,7 +57,15 @@ impl EventContext {
 
     /// Sets the trace to continue.
     pub fn with_trace(mut self, trace: TraceContext) -> Self {
-        self.trace = Some(trace);
+        self.trace = OnceLock::from(trace);
+        self
+    }
+
+    /// Continues the trace of the record being handled, read from its `traceparent` only when
+    /// something inside asks for the context: a handler that publishes nothing costs no header
+    /// parsing.
+    pub(crate) fn continuing_record(mut self) -> Self {
+        self.continues_record = true;
         self
     }
 
@@ -67,18 +87,60 @@ impl EventContext {
 
     /// The trace to continue, if any.
     pub fn trace(&self) -> Option<&TraceContext> {
-        self.trace.as_ref()
+        self.trace.get()
     }
 
     /// The context of the current task, or an empty one outside any scope.
     pub fn current() -> EventContext {
-        CURRENT.try_with(Clone::clone).unwrap_or_default()
+        CURRENT
+            .try_with(|context| {
+                if context.continues_record && context.trace.get().is_none() {
+                    let trace = RECORD_TRACE.get().map(|read| {
+                        // SAFETY: set only while `continuing_record`'s future polls the
+                        // handler, which borrows the reader for longer (see there).
+                        unsafe { (*read)() }
+                    });
+                    if let Some(trace) = trace {
+                        // The first read in this handler's run fixes its span for the rest.
+                        let _ = context.trace.set(trace);
+                    }
+                }
+                EventContext {
+                    continues_record: false,
+                    ..context.clone()
+                }
+            })
+            .unwrap_or_default()
     }
 
     /// Runs `future` with this context as the current one.
     pub async fn scope<F: Future>(self, future: F) -> F::Output {
         CURRENT.scope(self, future).await
     }
+}
+
+/// Polls `future` with `read` as the trace reader of the record it handles, for the contexts
+/// inside that continue it ([`EventContext::continuing_record`]).
+pub(crate) async fn continuing_record<F: Future>(read: &RecordTrace<'_>, future: F) -> F::Output {
+    /// Puts back the reader of an enclosing poll, also when the poll panics.
+    struct Restore(Option<*const RecordTrace<'static>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            RECORD_TRACE.set(self.0);
+        }
+    }
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        let read: *const RecordTrace<'_> = read;
+        // SAFETY: only the lifetime bound is erased. The pointer is readable only through
+        // `RECORD_TRACE` during this poll, while `read` is borrowed by this future.
+        let read = unsafe {
+            std::mem::transmute::<*const RecordTrace<'_>, *const RecordTrace<'static>>(read)
+        };
+        let _restore = Restore(RECORD_TRACE.replace(Some(read)));
+        future.as_mut().poll(cx)
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -96,5 +158,35 @@ mod tests {
             .await;
         assert_eq!(seen, context);
         assert_eq!(EventContext::current().user_id(), None);
+    }
+
+    #[tokio::test]
+    async fn a_record_trace_is_read_once_and_only_when_asked_for() {
+        let parent = TraceContext::new_root();
+        let reads = std::sync::atomic::AtomicUsize::new(0);
+        let read = || {
+            reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            parent.child()
+        };
+        let context = EventContext::new().continuing_record();
+        continuing_record(&read, context.clone().scope(async {})).await;
+        assert_eq!(reads.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+        let (first, second) = continuing_record(
+            &read,
+            context.scope(async { (EventContext::current(), EventContext::current()) }),
+        )
+        .await;
+        assert_eq!(reads.load(std::sync::atomic::Ordering::Relaxed), 1);
+        let trace = first.trace().expect("the record's trace");
+        assert_eq!(trace.trace_id_hex(), parent.trace_id_hex());
+        assert_eq!(second.trace(), Some(trace));
+    }
+
+    #[tokio::test]
+    async fn a_record_trace_is_not_readable_outside_its_handler() {
+        let context = EventContext::new().continuing_record();
+        let escaped = context.scope(async { EventContext::current() }).await;
+        assert_eq!(escaped.trace(), None);
     }
 }

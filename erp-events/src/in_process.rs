@@ -138,7 +138,6 @@ impl InProcessBus {
                     partition: partition as i32,
                     offsets: offsets.clone(),
                     stop: workers_stop.clone(),
-                    drained: None,
                 };
                 workers.push(tokio::spawn(
                     route.clone().start_partition(partition, receiver),

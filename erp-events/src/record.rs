@@ -7,13 +7,71 @@ use rdkafka::message::{BorrowedMessage, Headers};
 
 pub use rdkafka::Timestamp;
 
+use crate::trace::TRACEPARENT;
+
 /// Where one header's name and value lie in a record's buffer.
 type HeaderSpan = (Range<u32>, Option<Range<u32>>);
 
-/// One consumed record, owned: what Kafka (or the in-process transport) delivered.
+/// A record as a partition worker reads it: in place from Kafka's partition queue, or owned
+/// from the in-process transport. Its headers are read only when needed (librdkafka parses
+/// them on first access), and it is copied only when it is dead-lettered.
+pub(crate) trait ConsumedRecord {
+    /// The offset in the partition.
+    fn offset(&self) -> i64;
+    /// The record value (the envelope).
+    fn value(&self) -> Option<&[u8]>;
+    /// The last `traceparent` header, as UTF-8.
+    fn traceparent(&self) -> Option<&str>;
+    /// An owned copy; `topic` is the listener's (same text, static).
+    fn to_record(&self, topic: &'static str) -> Record;
+}
+
+impl ConsumedRecord for Record {
+    fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        Record::value(self)
+    }
+
+    fn traceparent(&self) -> Option<&str> {
+        self.header_str(TRACEPARENT)
+    }
+
+    fn to_record(&self, _topic: &'static str) -> Record {
+        self.clone()
+    }
+}
+
+impl ConsumedRecord for BorrowedMessage<'_> {
+    fn offset(&self) -> i64 {
+        Message::offset(self)
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        self.payload()
+    }
+
+    fn traceparent(&self) -> Option<&str> {
+        let headers = self.headers()?;
+        (0..headers.count())
+            .rev()
+            .filter_map(|index| headers.try_get(index))
+            .find(|header| header.key == TRACEPARENT)
+            .and_then(|header| std::str::from_utf8(header.value?).ok())
+    }
+
+    fn to_record(&self, topic: &'static str) -> Record {
+        Record::from_kafka(topic, self)
+    }
+}
+
+/// One consumed record, owned: what the in-process transport delivered, or a copy of a Kafka
+/// record on its way to the dead-letter topic.
 ///
 /// Key, value and headers live in one buffer (a record costs two allocations, not one per
-/// part), because every record is copied once, from the poll loop to its partition's worker.
+/// part).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// The topic.
@@ -75,7 +133,7 @@ impl Record {
             Some((header.key, header.value))
         });
         Record::new(
-            (topic, message.partition(), message.offset()),
+            (topic, message.partition(), Message::offset(message)),
             message.key(),
             message.payload(),
             header_list,

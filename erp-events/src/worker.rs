@@ -10,25 +10,25 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, debug, error, warn};
 
-use crate::context::{ClaimMarker, EventContext};
+use crate::consumer::KafkaPartitionQueue;
+use crate::context::{ClaimMarker, EventContext, continuing_record};
 use crate::dlt::{DECODE_ERROR_TYPE, DeadLetterReason, dead_letter_headers};
 use crate::envelope::{DecodeError, Envelope};
 use crate::idempotency::{
     Claim, IdempotencySettings, IdempotencyStore, StoreFuture, idempotency_key,
 };
 use crate::listener::{HandlerError, Listener, ListenerOptions};
-use crate::record::Record;
+use crate::record::{ConsumedRecord, Record};
 use crate::retry::Backoff;
 use crate::sinks::{DeadLetterSink, OffsetSink};
 use crate::stats::ListenerStats;
-use crate::trace::{TRACEPARENT, TraceContext};
+use crate::trace::TraceContext;
 
 /// Records taken from the queue, claimed and confirmed together.
 const MAX_BATCH: usize = 64;
@@ -83,22 +83,29 @@ pub(crate) struct Partition {
     pub(crate) partition: i32,
     pub(crate) offsets: Arc<dyn OffsetSink>,
     pub(crate) stop: CancellationToken,
-    pub(crate) drained: Option<DrainSignal>,
 }
 
-/// Tells the transport that a paused partition's queue has room again.
-pub(crate) struct DrainSignal {
-    pub(crate) paused: Arc<AtomicBool>,
-    pub(crate) low_water: usize,
-    pub(crate) resume: mpsc::UnboundedSender<(&'static str, i32)>,
+/// Where a partition's worker takes its records from, in order. While the worker is busy it
+/// takes nothing, and the source's bound (librdkafka's prefetch limit, a bounded queue) holds
+/// the rest back.
+pub(crate) trait RecordSource: Send {
+    /// The records it yields.
+    type Record: ConsumedRecord + Send + Sync;
+    /// The next record, waiting for one; `None` once the source is closed.
+    fn next_record(&mut self) -> impl Future<Output = Option<Self::Record>> + Send;
+    /// The next record if one is ready now.
+    fn ready_record(&mut self) -> Option<Self::Record>;
 }
 
-impl DrainSignal {
-    fn check(&self, topic: &'static str, partition: i32, queued: usize) {
-        if queued <= self.low_water && self.paused.swap(false, Ordering::AcqRel) {
-            // The transport is gone only at shutdown, when resuming no longer matters.
-            let _ = self.resume.send((topic, partition));
-        }
+impl RecordSource for mpsc::Receiver<Record> {
+    type Record = Record;
+
+    fn next_record(&mut self) -> impl Future<Output = Option<Record>> + Send {
+        self.recv()
+    }
+
+    fn ready_record(&mut self) -> Option<Record> {
+        self.try_recv().ok()
     }
 }
 
@@ -119,37 +126,36 @@ async fn sleep_or_stop(stop: &CancellationToken, delay: Duration) -> Result<(), 
 }
 
 impl<L: Listener> ListenerRuntime<L> {
-    /// Processes `queue` until it closes or `partition.stop` fires.
-    pub(crate) async fn run_partition(
+    /// Processes `source` until it closes or `partition.stop` fires.
+    pub(crate) async fn run_partition<S: RecordSource>(
         self: Arc<Self>,
         partition: Partition,
-        mut queue: mpsc::Receiver<Record>,
+        mut source: S,
     ) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
             let first = tokio::select! {
                 biased;
                 _ = partition.stop.cancelled() => return,
-                record = queue.recv() => match record {
+                record = source.next_record() => match record {
                     Some(record) => record,
                     None => return,
                 },
             };
-            let mut batch = vec![first];
+            batch.clear();
+            batch.push(first);
             while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(record) => batch.push(record),
-                    Err(_) => break,
+                match source.ready_record() {
+                    Some(record) => batch.push(record),
+                    None => break,
                 }
-            }
-            if let Some(drained) = &partition.drained {
-                drained.check(partition.topic, partition.partition, queue.len());
             }
             let permit = tokio::select! {
                 biased;
                 _ = partition.stop.cancelled() => return,
                 permit = self.concurrency.acquire() => permit.expect("the semaphore is never closed"),
             };
-            let result = self.process_batch(&partition, batch).await;
+            let result = self.process_batch(&partition, &batch).await;
             drop(permit);
             if result.is_err() {
                 return;
@@ -157,7 +163,11 @@ impl<L: Listener> ListenerRuntime<L> {
         }
     }
 
-    async fn process_batch(&self, p: &Partition, batch: Vec<Record>) -> Result<(), Stopped> {
+    async fn process_batch<R: ConsumedRecord + Sync>(
+        &self,
+        p: &Partition,
+        batch: &[R],
+    ) -> Result<(), Stopped> {
         let decoded: Vec<Result<Envelope<L::Event>, DecodeError>> = batch
             .iter()
             .map(|record| Envelope::decode_event(record.value().unwrap_or_default()))
@@ -185,7 +195,7 @@ impl<L: Listener> ListenerRuntime<L> {
                 "erp.record",
                 topic = p.topic,
                 partition = p.partition,
-                offset = record.offset,
+                offset = record.offset(),
                 group = L::GROUP,
                 listener = L::NAME,
                 event_id = tracing::field::Empty,
@@ -201,7 +211,7 @@ impl<L: Listener> ListenerRuntime<L> {
             };
             match processed {
                 // Handled, skipped or dead-lettered: its offset may be committed.
-                Ok(()) => done = Some(record.offset),
+                Ok(()) => done = Some(record.offset()),
                 Err(Stopped) => {
                     outcome = Err(Stopped);
                     break;
@@ -217,10 +227,10 @@ impl<L: Listener> ListenerRuntime<L> {
         outcome
     }
 
-    async fn process_record(
+    async fn process_record<R: ConsumedRecord + Sync>(
         &self,
         p: &Partition,
-        record: &Record,
+        record: &R,
         decoded: Result<Envelope<L::Event>, DecodeError>,
         key: Option<String>,
         claims: &mut ClaimBook,
@@ -377,18 +387,18 @@ impl<L: Listener> ListenerRuntime<L> {
 
     /// Runs the handler, retrying retryable failures with backoff.
     /// `Ok(Err((error, attempts)))` is a failure to dead-letter.
-    async fn handle_with_retries(
+    async fn handle_with_retries<R: ConsumedRecord + Sync>(
         &self,
         p: &Partition,
-        record: &Record,
+        record: &R,
         first: Envelope<L::Event>,
         claim: Option<ClaimMarker>,
     ) -> Result<Result<(), (HandlerError, u32)>, Stopped> {
-        let trace = record
-            .header_str(TRACEPARENT)
-            .and_then(TraceContext::parse)
-            .unwrap_or_else(TraceContext::new_root);
-        let mut context = EventContext::new().with_trace(trace.child());
+        let read_trace = || {
+            let parent = record.traceparent().and_then(TraceContext::parse);
+            parent.unwrap_or_else(TraceContext::new_root).child()
+        };
+        let mut context = EventContext::new().continuing_record();
         if let Some(user) = &first.user_id {
             context = context.with_user(user.clone());
         }
@@ -407,10 +417,10 @@ impl<L: Listener> ListenerRuntime<L> {
             };
             let result = match result {
                 Ok(envelope) => {
-                    context
+                    let handling = context
                         .clone()
-                        .scope(self.listener.handle(envelope, &self.state))
-                        .await
+                        .scope(self.listener.handle(envelope, &self.state));
+                    continuing_record(&read_trace, handling).await
                 }
                 Err(error) => Err(error),
             };
@@ -434,9 +444,10 @@ impl<L: Listener> ListenerRuntime<L> {
     async fn dead_letter(
         &self,
         p: &Partition,
-        record: &Record,
+        record: &(impl ConsumedRecord + Sync),
         reason: DeadLetterReason,
     ) -> Result<(), Stopped> {
+        let record = &record.to_record(p.topic);
         warn!(
             reason = %reason.message,
             error_type = %reason.error_type,
@@ -542,6 +553,12 @@ pub(crate) trait Route: Send + Sync + 'static {
         partition: Partition,
         queue: mpsc::Receiver<Record>,
     ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// Starts a worker for one Kafka partition, reading its queue in place.
+    fn start_kafka_partition(
+        self: Arc<Self>,
+        partition: Partition,
+        queue: KafkaPartitionQueue,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 }
 
 impl<L: Listener> Route for ListenerRuntime<L> {
@@ -567,5 +584,13 @@ impl<L: Listener> Route for ListenerRuntime<L> {
         queue: mpsc::Receiver<Record>,
     ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(self.run_partition(partition, queue))
+    }
+
+    fn start_kafka_partition(
+        self: Arc<Self>,
+        partition: Partition,
+        queue: KafkaPartitionQueue,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move { self.run_partition(partition, queue.stream()).await })
     }
 }
