@@ -269,9 +269,9 @@ pub(crate) fn consumer_config(kafka: &Kafka, group: &str) -> rdkafka::ClientConf
         .set("session.timeout.ms", "10000")
         // A bounded prefetch per partition (each has its own queue), without librdkafka's 1 s
         // pause once it is full.
-        .set("queued.max.messages.kbytes", "1024")
+        .set("queued.max.messages.kbytes", "512")
         .set("fetch.queue.backoff.ms", "20")
-        .set("fetch.message.max.bytes", "1048576");
+        .set("fetch.message.max.bytes", "524288");
     if kafka.embedded().is_some() {
         // The mock coordinator makes every rebalance after the first (a member leaving, a
         // restart) wait `session.timeout.ms - 1 s`, even for an empty group; and it holds an
