@@ -2,7 +2,7 @@
 
 Run by `erp-events-bench peer` (see `measure_side` in ../src/main.rs) as
 
-    python faststream_consume.py --bootstrap HOST:PORT --events N --live M --topic TOPIC --redis URL
+    python faststream_consume.py --bootstrap HOST:PORT --events N --live M --topic TOPIC --partitions P --redis URL
 
 against the bench's embedded broker, where the parent has already published N envelopes to TOPIC.
 It does what the Rust consumer sides do (`Tally` / `run_phases` in ../src/sides.rs):
@@ -15,7 +15,7 @@ It does what the Rust consumer sides do (`Tally` / `run_phases` in ../src/sides.
 4. It prints one JSON line {"throughput", "p50_ms", "p99_ms", "peak_rss_mib"} and exits 0.
 
 Only `LIVE` and the JSON line go to stdout (the parent parses it); logs go to stderr.
-`--redis` is accepted and ignored (the parent passes it to every side).
+`--partitions` and `--redis` are accepted and ignored (the parent passes them to every side).
 """
 
 import argparse
@@ -124,6 +124,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--live", type=int, default=0)
     parser.add_argument("--topic", required=True)
+    parser.add_argument("--partitions", type=int, default=0)
     parser.add_argument("--redis", default="")
     args = parser.parse_args()
 

@@ -105,11 +105,14 @@ async fn run_side_here(args: &[String]) -> ExitCode {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let redis = option(args, "--redis").unwrap_or_default();
+    let partitions: usize = option(args, "--partitions")
+        .and_then(|v| v.parse().ok())
+        .expect("--partitions");
     let measurement = match name {
         "publish-ours" => sides::publish_ours(&bootstrap, events).await,
         "publish-raw" => sides::publish_raw(&bootstrap, events).await,
         "consume-ours" => sides::consume_ours(&bootstrap, events, live).await,
-        "consume-hand" => sides::consume_hand_written(&bootstrap, events, live).await,
+        "consume-hand" => sides::consume_hand_written(&bootstrap, events, live, partitions).await,
         "consume-redis" => sides::consume_redis(&bootstrap, events, live, &redis).await,
         "consume-naive" => sides::consume_naive(&bootstrap, events, live, &redis).await,
         other => {
@@ -252,6 +255,7 @@ async fn measure_side(side: &Side, settings: &Settings) -> Measurement {
             &settings.live.to_string(),
         ])
         .args(["--topic", sides::TOPIC])
+        .args(["--partitions", &settings.partitions.to_string()])
         .args(["--redis", settings.redis.as_deref().unwrap_or_default()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

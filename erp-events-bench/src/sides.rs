@@ -343,23 +343,22 @@ async fn forget_keys(url: &str) {
 
 /// A hand-written StreamConsumer loop: decode the envelope with serde_json, handle, store the
 /// offset, with the consumer settings our listeners use.
-pub async fn consume_hand_written(bootstrap: &str, backlog: usize, live: usize) -> Measurement {
+pub async fn consume_hand_written(
+    bootstrap: &str,
+    backlog: usize,
+    live: usize,
+    partitions: usize,
+) -> Measurement {
     let mut config = kafka(bootstrap).consumer_config("hand-written");
     for (key, value) in MOCK_CONSUMER_SETTINGS {
         config.set(key, value);
     }
     // Our partitions each have a queue, and the prefetch bound is per queue: this loop's one
     // queue gets the same bound in total.
-    let probe: StreamConsumer = config.create().expect("consumer");
-    let metadata = probe
-        .fetch_metadata(Some(TOPIC), Duration::from_secs(10))
-        .expect("metadata");
-    let partitions = metadata.topics()[0].partitions().len();
     let per_partition: usize = config
         .get("queued.max.messages.kbytes")
         .and_then(|kbytes| kbytes.parse().ok())
         .expect("our consumer settings bound the prefetch");
-    drop(probe);
     config.set(
         "queued.max.messages.kbytes",
         (per_partition * partitions).to_string(),

@@ -54,12 +54,11 @@ impl ConsumedRecord for BorrowedMessage<'_> {
     }
 
     fn traceparent(&self) -> Option<&str> {
-        let headers = self.headers()?;
-        (0..headers.count())
-            .rev()
-            .filter_map(|index| headers.try_get(index))
-            .find(|header| header.key == TRACEPARENT)
-            .and_then(|header| std::str::from_utf8(header.value?).ok())
+        let headers = self
+            .headers()?
+            .iter()
+            .map(|header| (header.key, header.value));
+        last_header_str(headers, TRACEPARENT)
     }
 
     fn to_record(&self, topic: &'static str) -> Record {
@@ -165,11 +164,19 @@ impl Record {
 
     /// The last header named `name`, as UTF-8.
     pub fn header_str(&self, name: &str) -> Option<&str> {
-        self.headers()
-            .filter(|(key, _)| *key == name)
-            .last()
-            .and_then(|(_, value)| std::str::from_utf8(value?).ok())
+        last_header_str(self.headers(), name)
     }
+}
+
+/// The value of the last of `headers` named `name`, as UTF-8.
+fn last_header_str<'a>(
+    headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
+    name: &str,
+) -> Option<&'a str> {
+    headers
+        .filter(|(key, _)| *key == name)
+        .last()
+        .and_then(|(_, value)| std::str::from_utf8(value?).ok())
 }
 
 #[cfg(test)]
