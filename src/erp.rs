@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use erp_events::dlt::decode_dead_letter_headers;
-use erp_events::{App, Envelope, InProcessBus, Kafka, dead_letter_topic};
+use erp_events::{App, Envelope, InProcessBus, Kafka};
 use rdkafka::Message;
 use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -131,7 +131,7 @@ async fn read_dead_letters(
     };
     match kafka {
         Some(kafka) if in_process.is_empty() && count > 0 => {
-            let (kafka, dlt) = (kafka.clone(), dead_letter_topic(topic));
+            let (kafka, dlt) = (kafka.clone(), kafka.dead_letter_topic(topic));
             let messages = tokio::task::spawn_blocking(move || {
                 read_from_start(&kafka, &dlt, count, DEAD_LETTER_PATIENCE, |_| true)
             })

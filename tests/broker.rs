@@ -1,4 +1,4 @@
-//! The framework against a real Kafka-compatible broker (`KAFKA_BROKERS`; CI starts tansu):
+//! The framework against a real Kafka-compatible broker (`KAFKA_BROKERS`; CI starts Apache Kafka):
 //! provisioning, publishing, listening, dead letters and restarts. The broker's topics and
 //! groups are shared, so tests take turns and recognise their own events by a run-unique key.
 
@@ -36,7 +36,7 @@ async fn provisioning_creates_the_catalogs_topics_once() {
             topic.partitions
         );
         assert_eq!(
-            support::partition_count(&kafka, &erp_events::dead_letter_topic(&topic.name)),
+            support::partition_count(&kafka, &topic.dead_letter_topic()),
             topic.partitions
         );
     }
@@ -153,7 +153,7 @@ async fn a_failing_handler_is_dead_lettered_to_the_same_partition_with_springs_h
     assert_eq!(info.consumer_group, "search-sync");
     assert_eq!(
         (info.message.as_str(), info.attempts),
-        ("simulated failure 2", 2)
+        ("simulated failure 2", Some(2))
     );
     let value: serde_json::Value = serde_json::from_slice(dead.payload().unwrap()).unwrap();
     assert_eq!(
@@ -213,7 +213,7 @@ async fn provisioning_reports_a_dead_letter_topic_with_too_few_partitions() {
     };
     // A topic of this run only, whose DLT someone created with one partition.
     let topic = format!("erp.provision.t{}", uuid::Uuid::now_v7().simple());
-    let dlt = erp_events::dead_letter_topic(&topic);
+    let dlt = kafka.dead_letter_topic(&topic);
     let text = format!(
         "[[topic]]\nname = \"{topic}\"\nproducer = \"test\"\nconsumers = [\"test\"]\npartitions = 3\npurpose = \"test\"\n"
     );

@@ -14,7 +14,7 @@ use erp_events::idempotency::idempotency_key;
 use erp_events::{
     App, Envelope, HandlerError, Kafka, ListenerExt, PublishError, RedisStore, State, erp_listener,
 };
-use support::services::{RedisServer, redis_url};
+use support::services::{RedisServer, external_or_embedded_kafka, redis_url};
 use support::{PATIENCE, Probe, committed, kafka, probed_once};
 
 const TOPIC: &str = "erp.inventory.movements";
@@ -53,28 +53,29 @@ struct CrashRun {
 }
 
 /// Starts the `effect-counter` consumer process against `kafka` and `redis`.
-fn start_consumer(kafka: &Kafka, redis: &str, effects: &str, mode: &str) -> Child {
+fn start_consumer(kafka: &Kafka, redis: &str, effects: &str, mode: &str, run: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_effect-counter"))
         .env("KAFKA_BROKERS", kafka.bootstrap_servers())
         .env("REDIS_URL", redis)
         .env("EFFECTS_KEY", effects)
         .env("EFFECT_MODE", mode)
+        .env("EFFECT_PRODUCTS", run)
         .env_remove("ERP_IN_PROCESS_TOPICS")
         .spawn()
         .expect("start the effect-counter consumer")
 }
 
 /// Publishes [`CRASH_EVENTS`] events, kills the consumer with SIGKILL at three random points,
-/// restarting it each time, lets the last one finish, and counts each event's effect.
-///
-/// On the embedded broker only: each restart resumes from offsets committed mid-batch, and
-/// tansu 0.6.0 answers a fetch from such an offset with a later batch (and reports a high
-/// watermark behind the acknowledged offsets), so a consumer resuming on it skips records.
+/// restarting it each time, lets the last one finish, and counts each event's effect. On the
+/// real broker when there is one (each restart resumes from offsets committed mid-batch),
+/// else on the embedded one.
 async fn kill_three_times(redis: &str, mode: &str) -> CrashRun {
-    let kafka = &kafka();
-    let effects = format!("erp:test:effects:{}", uuid::Uuid::now_v7().simple());
+    let (kafka, _turn) = external_or_embedded_kafka().await;
+    let kafka = &kafka;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let effects = format!("erp:test:effects:{run}");
     let events: Vec<_> = (0..CRASH_EVENTS)
-        .map(|i| movement(&format!("SKU-{}", i % 1_000), i as i64))
+        .map(|i| movement(&format!("{run}-SKU-{}", i % 1_000), i as i64))
         .collect();
     let publisher = kafka.publisher("inventory-service").unwrap();
     publisher.publish_all(&events).await.unwrap();
@@ -91,7 +92,7 @@ async fn kill_three_times(redis: &str, mode: &str) -> CrashRun {
     };
     let mut killed_at = Vec::new();
     for round in 1..=3 {
-        let mut consumer = start_consumer(kafka, redis, &effects, mode);
+        let mut consumer = start_consumer(kafka, redis, &effects, mode, &run);
         let random = (uuid::Uuid::new_v4().as_u128() % (CRASH_EVENTS as u128 / 8)) as usize;
         let target = round * CRASH_EVENTS / 4 + random;
         poll_until("effects before the kill", PATIENCE * 4, || {
@@ -102,7 +103,7 @@ async fn kill_three_times(redis: &str, mode: &str) -> CrashRun {
         consumer.wait().expect("reap the killed consumer");
         killed_at.push(counted());
     }
-    let mut consumer = start_consumer(kafka, redis, &effects, mode);
+    let mut consumer = start_consumer(kafka, redis, &effects, mode, &run);
     poll_until("every event committed", PATIENCE * 4, || {
         let committed = committed(kafka, "search-sync", TOPIC);
         end.iter()

@@ -82,7 +82,7 @@ async fn a_failed_event_is_dead_lettered_on_the_bus_with_springs_headers() {
     let info = erp_events::dlt::decode_dead_letter_headers(dead[0].headers()).unwrap();
     assert_eq!(
         (info.original_partition, info.original_offset, info.attempts),
-        (delivery.partition, delivery.offset, 3)
+        (delivery.partition, delivery.offset, Some(3))
     );
     assert_eq!(info.consumer_group, "analytics");
     assert_eq!(info.message, "simulated failure 3");

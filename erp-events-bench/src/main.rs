@@ -19,7 +19,7 @@ mod sides;
 
 use std::process::{ExitCode, Stdio};
 
-use erp_events::{EmbeddedBroker, Kafka, dead_letter_topic};
+use erp_events::{EmbeddedBroker, Kafka};
 use measure::Measurement;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -223,10 +223,14 @@ async fn measure_side(side: &Side, settings: &Settings) -> Measurement {
     broker
         .create_topic(sides::TOPIC, settings.partitions)
         .expect("topic");
+    let catalog = erp_events::catalog!();
     broker
-        .create_topic(&dead_letter_topic(sides::TOPIC), settings.partitions)
+        .create_topic(
+            &catalog.dead_letter_topic(sides::TOPIC),
+            settings.partitions,
+        )
         .expect("DLT");
-    let kafka = Kafka::from(broker);
+    let kafka = Kafka::on_embedded(broker, catalog);
     let publisher = kafka.publisher("inventory-service").expect("publisher");
     if side.consumes {
         publisher

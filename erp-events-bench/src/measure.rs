@@ -17,7 +17,7 @@ pub struct Measurement {
 
 impl Measurement {
     /// As the JSON line a child prints.
-    pub fn to_json(&self) -> String {
+    pub fn to_json(self) -> String {
         serde_json::json!({
             "throughput": self.throughput,
             "p50_ms": self.p50_ms,

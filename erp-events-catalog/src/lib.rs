@@ -20,4 +20,4 @@ pub use compat::{Incompatibility, check_backward_compatible};
 pub use locate::{LocateError, OVERRIDE_VAR, WRITE_SCHEMAS_VAR, locate_schemas_dir};
 pub use naming::{camel_case, nearest, screaming_snake_case, topic_shape_error};
 pub use schema::{EventSchema, JsonType, Property, SchemaError, schema_file_name};
-pub use topics::{Catalog, CatalogError, Topic};
+pub use topics::{Catalog, CatalogError, DEFAULT_DEAD_LETTER_SUFFIX, Topic};

@@ -10,6 +10,10 @@ use crate::schema::{EventSchema, SchemaError, schema_file_name};
 /// Name of the topic table inside a catalog directory.
 pub const CATALOG_FILE: &str = "catalog.toml";
 
+/// The dead-letter suffix when the catalog names none: the seed's, and Spring's
+/// `DeadLetterPublishingRecoverer` default up to 3.2 (Spring 3.3 and later write `-dlt`).
+pub const DEFAULT_DEAD_LETTER_SUFFIX: &str = ".DLT";
+
 /// One row of the topic table.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,13 +24,24 @@ pub struct Topic {
     pub producer: String,
     /// The consumer groups allowed to listen to the topic.
     pub consumers: Vec<String>,
-    /// Partition count; the topic's `.DLT` twin gets at least as many.
+    /// Partition count; the topic's dead-letter twin gets at least as many.
     pub partitions: i32,
     /// What the topic carries, for people.
     pub purpose: String,
     /// Whether records are never compacted or deleted by their producer (the audit trail).
     #[serde(default)]
     pub append_only: bool,
+    /// What the dead-letter topic's name adds to this topic's (`.DLT` or `-dlt`); when the row
+    /// names none, the catalog's `dead_letter_suffix`, else [`DEFAULT_DEAD_LETTER_SUFFIX`].
+    #[serde(default)]
+    pub dead_letter_suffix: String,
+}
+
+impl Topic {
+    /// The topic's dead letters go to: its name and its dead-letter suffix.
+    pub fn dead_letter_topic(&self) -> String {
+        format!("{}{}", self.name, self.dead_letter_suffix)
+    }
 }
 
 /// The catalog: the topic table and the directory its schemas live in.
@@ -39,6 +54,8 @@ pub struct Catalog {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogFile {
+    /// The dead-letter suffix of every topic whose row names none.
+    dead_letter_suffix: Option<String>,
     #[serde(rename = "topic")]
     topics: Vec<Topic>,
 }
@@ -97,9 +114,19 @@ impl Catalog {
             path: path.clone(),
             message: error.message().to_owned(),
         })?;
+        let suffix = file
+            .dead_letter_suffix
+            .unwrap_or_else(|| DEFAULT_DEAD_LETTER_SUFFIX.to_owned());
+        let mut topics = file.topics;
+        for topic in topics
+            .iter_mut()
+            .filter(|t| t.dead_letter_suffix.is_empty())
+        {
+            topic.dead_letter_suffix.clone_from(&suffix);
+        }
         let catalog = Catalog {
             dir: dir.to_owned(),
-            topics: file.topics,
+            topics,
         };
         catalog.validate(&path)?;
         Ok(catalog)
@@ -117,6 +144,9 @@ impl Catalog {
             }
             if topic.partitions < 1 {
                 return Err(invalid("`partitions` must be at least 1".into()));
+            }
+            if let Some(message) = dead_letter_suffix_error(&topic.dead_letter_suffix) {
+                return Err(invalid(message));
             }
             if self.topics[..index].iter().any(|t| t.name == topic.name) {
                 return Err(invalid("declared twice".into()));
@@ -146,6 +176,15 @@ impl Catalog {
     /// The topic named `name`, if declared.
     pub fn topic(&self, name: &str) -> Option<&Topic> {
         self.topics.iter().find(|topic| topic.name == name)
+    }
+
+    /// Where `topic`'s dead letters go: the dead-letter topic of its row, or `topic` with
+    /// [`DEFAULT_DEAD_LETTER_SUFFIX`] when the catalog does not declare it.
+    pub fn dead_letter_topic(&self, topic: &str) -> String {
+        match self.topic(topic) {
+            Some(declared) => declared.dead_letter_topic(),
+            None => format!("{topic}{DEFAULT_DEAD_LETTER_SUFFIX}"),
+        }
     }
 
     /// Where the schema of version `version` of `schema_name` on `topic` lives (it may not exist).
@@ -199,6 +238,17 @@ impl Catalog {
         files.sort();
         Ok(files)
     }
+}
+
+/// Why `suffix` cannot end a dead-letter topic's name, if it cannot: Kafka allows ASCII letters,
+/// digits, `.`, `_` and `-` in topic names.
+fn dead_letter_suffix_error(suffix: &str) -> Option<String> {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    (suffix.is_empty() || !suffix.chars().all(legal)).then(|| {
+        format!(
+            "`dead_letter_suffix` `{suffix}` must be non-empty ASCII letters, digits, `.`, `_` or `-` (e.g. `.DLT` or `-dlt`)"
+        )
+    })
 }
 
 fn read(path: &Path) -> Result<String, CatalogError> {
@@ -284,6 +334,36 @@ mod tests {
                 "{error} should mention {expected}"
             );
         }
+    }
+
+    #[test]
+    fn dead_letter_topics_follow_the_catalog_then_the_row() {
+        let catalog = parse(TWO_TOPICS).unwrap();
+        assert_eq!(
+            catalog.dead_letter_topic("erp.audit.events"),
+            "erp.audit.events.DLT"
+        );
+        let text = format!("dead_letter_suffix = \"-dlt\"\n{TWO_TOPICS}").replace(
+            "append_only = true",
+            "append_only = true\ndead_letter_suffix = \".DLT\"",
+        );
+        let catalog = parse(&text).unwrap();
+        assert_eq!(
+            catalog.dead_letter_topic("erp.inventory.movements"),
+            "erp.inventory.movements-dlt"
+        );
+        assert_eq!(
+            catalog.dead_letter_topic("erp.audit.events"),
+            "erp.audit.events.DLT"
+        );
+        assert_eq!(
+            catalog.dead_letter_topic("erp.other.topic"),
+            "erp.other.topic.DLT"
+        );
+        let error = parse(&format!("dead_letter_suffix = \"/dlt\"\n{TWO_TOPICS}"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`dead_letter_suffix` `/dlt`"), "{error}");
     }
 
     #[test]

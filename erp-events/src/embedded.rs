@@ -6,7 +6,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaRespErr, RDKafkaType};
 
-use crate::catalog::{Catalog, dead_letter_topic};
+use crate::catalog::Catalog;
 
 /// An in-process Kafka cluster for examples and tests, reachable on loopback by other clients
 /// and other processes through [`EmbeddedBroker::bootstrap_servers`].
@@ -27,12 +27,12 @@ pub struct EmbeddedError {
 }
 
 impl EmbeddedBroker {
-    /// Starts a one-broker cluster holding every catalog topic and its `.DLT` twin.
+    /// Starts a one-broker cluster holding every catalog topic and its dead-letter twin.
     pub fn start(catalog: &Catalog) -> Result<Self, EmbeddedError> {
         let broker = Self::new(1)?;
         for topic in catalog.topics() {
             broker.create_topic(&topic.name, topic.partitions)?;
-            broker.create_topic(&dead_letter_topic(&topic.name), topic.partitions)?;
+            broker.create_topic(&topic.dead_letter_topic(), topic.partitions)?;
         }
         Ok(broker)
     }

@@ -23,6 +23,9 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     const VERSION: u32;
     /// The consumer groups the catalog declares for [`Event::TOPIC`].
     const CONSUMERS: &'static [&'static str];
+    /// Where the topic's dead letters go: [`Event::TOPIC`] with the catalog's dead-letter
+    /// suffix (`.DLT` unless the catalog says otherwise).
+    const DEAD_LETTER_TOPIC: &'static str;
 
     /// The envelope's `eventType` for this value (fixed, or taken from an enum field).
     fn event_type(&self) -> &str;

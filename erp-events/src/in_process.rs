@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::catalog::{Catalog, dead_letter_topic};
+use crate::catalog::Catalog;
 use crate::record::{Record, Timestamp};
 use crate::sinks::{DeadLetterFuture, DeadLetterSink, OffsetSink};
 use crate::worker::{Partition, Route};
@@ -37,6 +37,7 @@ pub struct InProcessBus {
 struct Bus {
     partition_counts: HashMap<String, i32>,
     lanes: Mutex<HashMap<String, Arc<[Lane]>>>,
+    /// Dead letters by original topic.
     dead_letters: Mutex<HashMap<String, Vec<Record>>>,
     committed: Mutex<HashMap<(String, String), BTreeMap<i32, i64>>>,
 }
@@ -168,14 +169,11 @@ impl InProcessBus {
         })
     }
 
-    /// The records dead-lettered from `topic` (what Kafka would hold in `<topic>.DLT`), with
+    /// The records dead-lettered from `topic` (what Kafka would hold in its dead-letter topic), with
     /// their dead-letter headers, in the order they were dead-lettered.
     pub fn dead_letters(&self, topic: &str) -> Vec<Record> {
         let dead_letters = self.inner.dead_letters.lock().expect("not poisoned");
-        dead_letters
-            .get(&dead_letter_topic(topic))
-            .cloned()
-            .unwrap_or_default()
+        dead_letters.get(topic).cloned().unwrap_or_default()
     }
 
     /// The next offset to handle per partition of `topic` for `group` (Kafka's committed
@@ -206,7 +204,7 @@ impl DeadLetterSink for InProcessBus {
         );
         let mut dead_letters = self.inner.dead_letters.lock().expect("not poisoned");
         dead_letters
-            .entry(dead_letter_topic(record.topic))
+            .entry(record.topic.to_owned())
             .or_default()
             .push(dead_letter);
         Box::pin(std::future::ready(Ok(())))

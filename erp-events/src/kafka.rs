@@ -16,6 +16,7 @@ use crate::transport::Transports;
 pub struct Kafka {
     bootstrap: String,
     embedded: Option<Arc<EmbeddedBroker>>,
+    catalog: Arc<Catalog>,
 }
 
 impl Kafka {
@@ -23,12 +24,28 @@ impl Kafka {
     /// configuration asks for it. A real broker is reached lazily, on first use.
     pub fn connect(brokers: &Brokers, catalog: &Catalog) -> Result<Self, EmbeddedError> {
         match brokers {
-            Brokers::Embedded => EmbeddedBroker::start(catalog).map(Self::from),
+            Brokers::Embedded => Ok(Self::on_embedded(EmbeddedBroker::start(catalog)?, catalog)),
             Brokers::External(bootstrap) => Ok(Kafka {
                 bootstrap: bootstrap.clone(),
                 embedded: None,
+                catalog: Arc::new(catalog.clone()),
             }),
         }
+    }
+
+    /// The cluster of an embedded broker whose topics were created by hand (`catalog` still
+    /// names the dead-letter topics).
+    pub fn on_embedded(broker: EmbeddedBroker, catalog: &Catalog) -> Self {
+        Kafka {
+            bootstrap: broker.bootstrap_servers().to_owned(),
+            embedded: Some(Arc::new(broker)),
+            catalog: Arc::new(catalog.clone()),
+        }
+    }
+
+    /// Where `topic`'s dead letters go: its dead-letter topic in the catalog.
+    pub fn dead_letter_topic(&self, topic: &str) -> String {
+        self.catalog.dead_letter_topic(topic)
     }
 
     /// The `bootstrap.servers` of the cluster.
@@ -46,6 +63,19 @@ impl Kafka {
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap);
+        config
+    }
+
+    /// The configuration of every producer the framework creates: idempotent, acknowledged by
+    /// all in-sync replicas, and keyed records on the partition Java's client picks
+    /// (`murmur2_random`), so that a Kotlin and a Rust service publishing one key keep its order.
+    pub(crate) fn producer_config(&self, client_id: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("client.id", client_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random");
         config
     }
 
@@ -69,14 +99,5 @@ impl Kafka {
         properties: &[(&str, &str)],
     ) -> Result<Publisher, PublishError> {
         Publisher::on(Transports::kafka(self), source, properties)
-    }
-}
-
-impl From<EmbeddedBroker> for Kafka {
-    fn from(broker: EmbeddedBroker) -> Self {
-        Kafka {
-            bootstrap: broker.bootstrap_servers().to_owned(),
-            embedded: Some(Arc::new(broker)),
-        }
     }
 }

@@ -68,7 +68,7 @@ mod worker;
 pub mod __private;
 
 pub use app::{App, AppError, ListenerReport, Running};
-pub use catalog::{Catalog, Topic, dead_letter_topic};
+pub use catalog::{Catalog, DEFAULT_DEAD_LETTER_SUFFIX, Topic};
 pub use config::{
     Brokers, Config, IN_PROCESS_TOPICS_VAR, InProcessTopics, KAFKA_BROKERS_VAR, REDIS_URL_VAR,
 };

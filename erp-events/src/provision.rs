@@ -1,6 +1,6 @@
 //! Creating the catalog's topics on a broker: each topic with its partition count, and its
-//! `.DLT` twin with as many partitions (so a dead letter keeps its partition). Brokers such as
-//! tansu create no topics by themselves; this is idempotent.
+//! dead-letter twin with as many partitions (so a dead letter keeps its partition). A broker's
+//! auto-creation would give each a default partition count; this is idempotent.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-use crate::catalog::{Catalog, dead_letter_topic};
+use crate::catalog::Catalog;
 use crate::embedded::EmbeddedError;
 use crate::kafka::Kafka;
 
@@ -59,7 +59,7 @@ pub enum ProvisionError {
 }
 
 impl Kafka {
-    /// Creates every catalog topic with its partition count and its `.DLT` twin with as many,
+    /// Creates every catalog topic with its partition count and its dead-letter twin with as many,
     /// with `replication_factor` replicas. Topics that exist are kept; one with fewer partitions
     /// than declared is reported ([`ProvisionError::TooFewPartitions`]) once the others are
     /// created. Idempotent.
@@ -74,7 +74,7 @@ impl Kafka {
             .flat_map(|topic| {
                 [
                     (topic.name.clone(), topic.partitions),
-                    (dead_letter_topic(&topic.name), topic.partitions),
+                    (topic.dead_letter_topic(), topic.partitions),
                 ]
             })
             .collect();

@@ -100,11 +100,7 @@ impl Publisher {
     ) -> Result<Self, PublishError> {
         let producer = match &transports.kafka {
             Some(kafka) => {
-                let mut config = kafka.client_config();
-                config
-                    .set("client.id", source)
-                    .set("enable.idempotence", "true")
-                    .set("acks", "all");
+                let mut config = kafka.producer_config(source);
                 for (key, value) in properties {
                     config.set(*key, *value);
                 }

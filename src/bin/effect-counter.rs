@@ -4,7 +4,8 @@
 //! are written in one transaction ([`RedisStore::apply_and_confirm`]).
 //!
 //! Environment: `KAFKA_BROKERS`, `REDIS_URL`, `EFFECTS_KEY`, `EFFECT_MODE` (`plain` or
-//! `atomic`). Runs until SIGTERM; the tests also kill it with SIGKILL.
+//! `atomic`), `EFFECT_PRODUCTS` (only movements of products starting with it have an effect:
+//! on a shared broker, the test's own). Runs until SIGTERM; the tests also kill it with SIGKILL.
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ struct Effects {
     store: RedisStore,
     key: String,
     atomic: bool,
+    products: String,
 }
 
 #[erp_listener(group = "search-sync", retries = 1, backoff(initial_ms = 100))]
@@ -27,6 +29,9 @@ async fn count_effect(
     event: Envelope<InventoryMovement>,
     State(effects): State<Effects>,
 ) -> Result<(), HandlerError> {
+    if !event.payload.product_id.starts_with(&effects.products) {
+        return Ok(());
+    }
     let mut effect = redis::pipe();
     effect
         .cmd("HINCRBY")
@@ -52,6 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store: RedisStore::new(&url)?,
         key: std::env::var("EFFECTS_KEY")?,
         atomic: std::env::var("EFFECT_MODE").as_deref() == Ok("atomic"),
+        products: std::env::var("EFFECT_PRODUCTS").unwrap_or_default(),
     };
     App::from_config(&config, erp_events::catalog!())?
         // A killed process's claims are taken over after 2 s, its partitions after 3 s.

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: reaching the services and reading what Kafka holds.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod peer;
 pub mod services;
 
 use std::time::Duration;

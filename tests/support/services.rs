@@ -15,7 +15,9 @@ pub fn external_brokers(test: &str) -> Option<String> {
     required_service("KAFKA_BROKERS", test)
 }
 
-fn required_service(variable: &str, test: &str) -> Option<String> {
+/// The value of `variable`; `None` (after saying why) when it is unset and services are not
+/// required (`ERP_REQUIRE_SERVICES=1`), a panic when they are.
+pub fn required_service(variable: &str, test: &str) -> Option<String> {
     match std::env::var(variable).ok().filter(|v| !v.is_empty()) {
         Some(value) => Some(value),
         None if std::env::var("ERP_REQUIRE_SERVICES").as_deref() == Ok("1") => {
@@ -45,6 +47,23 @@ pub async fn external_kafka(
         .await
         .expect("provision the catalog's topics");
     Some((kafka, turn))
+}
+
+/// The external broker (`KAFKA_BROKERS`, provisioned, with this test's turn) when it is set,
+/// else the embedded one.
+pub async fn external_or_embedded_kafka() -> (
+    erp_events::Kafka,
+    Option<tokio::sync::MutexGuard<'static, ()>>,
+) {
+    match std::env::var("KAFKA_BROKERS") {
+        Ok(brokers) if !brokers.is_empty() => {
+            let (kafka, turn) = external_kafka("external_or_embedded_kafka")
+                .await
+                .expect("KAFKA_BROKERS is set");
+            (kafka, Some(turn))
+        }
+        _ => (super::kafka(), None),
+    }
 }
 
 /// A redis-server process of the test's own, on a free loopback port, that the test can stop

@@ -11,7 +11,12 @@ use super::model::{EventModel, EventType};
 
 /// The struct and its `Event` impl. Missing parts get placeholders, so that an error in the
 /// attribute does not cascade into errors at every use of the type.
-pub fn expand(model: &EventModel, item: &ItemStruct, consumers: &[String]) -> TokenStream {
+pub fn expand(
+    model: &EventModel,
+    item: &ItemStruct,
+    consumers: &[String],
+    dead_letter_topic: &str,
+) -> TokenStream {
     let ident = &model.ident;
     let topic = model.topic.as_ref().map(|t| t.value()).unwrap_or_default();
     let schema = model.schema_name();
@@ -49,6 +54,7 @@ pub fn expand(model: &EventModel, item: &ItemStruct, consumers: &[String]) -> To
             const SCHEMA: &'static str = #schema;
             const VERSION: u32 = #version;
             const CONSUMERS: &'static [&'static str] = &[#(#consumers),*];
+            const DEAD_LETTER_TOPIC: &'static str = #dead_letter_topic;
 
             fn event_type(&self) -> &str {
                 #event_type

@@ -45,7 +45,13 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         let derives = crate::payload::serde_derives();
         quote!(#derives #item)
     } else {
-        expand::expand(&model, &item, &consumers)
+        let dead_letter_topic = catalog
+            .as_ref()
+            .zip(model.topic.as_ref())
+            .and_then(|(catalog, topic)| catalog.catalog().topic(&topic.value()))
+            .map(|topic| topic.dead_letter_topic())
+            .unwrap_or_default();
+        expand::expand(&model, &item, &consumers, &dead_letter_topic)
     };
     let tracking = catalog
         .as_ref()
@@ -76,10 +82,10 @@ mod tests {
         let model = model::EventModel::build(args, &mut item, &mut errors);
         let catalog = catalog();
         check::check(&model, &catalog, &mut errors);
-        if let Some(topic) = &model.topic {
-            if catalog.catalog().topic(&topic.value()).is_some() {
-                check::check_schema(&model, &catalog, &topic.value(), &mut errors);
-            }
+        if let Some(topic) = &model.topic
+            && catalog.catalog().topic(&topic.value()).is_some()
+        {
+            check::check_schema(&model, &catalog, &topic.value(), &mut errors);
         }
         errors.messages()
     }

@@ -22,6 +22,9 @@ pub const ORIGINAL_CONSUMER_GROUP: &str = "kafka_dlt-original-consumer-group";
 pub const EXCEPTION_FQCN: &str = "kafka_dlt-exception-fqcn";
 /// The reason (UTF-8).
 pub const EXCEPTION_MESSAGE: &str = "kafka_dlt-exception-message";
+/// The type of the error's cause (UTF-8; Spring writes it beside its listener's wrapper
+/// exception, we do not).
+pub const EXCEPTION_CAUSE_FQCN: &str = "kafka_dlt-exception-cause-fqcn";
 /// How many times the handler ran (4-byte big-endian; Spring's retry-topic attempts header).
 pub const ATTEMPTS: &str = "retry_topic-attempts";
 
@@ -56,10 +59,13 @@ pub struct DeadLetterInfo {
     pub consumer_group: String,
     /// The error's type.
     pub error_type: String,
+    /// The type of the error's cause, when the writer named one (Spring does).
+    pub cause_type: Option<String>,
     /// The reason.
     pub message: String,
-    /// How many times the handler ran.
-    pub attempts: u32,
+    /// How many times the handler ran, when the writer counted (erp-events does, Spring's
+    /// `DeadLetterPublishingRecoverer` does not).
+    pub attempts: Option<u32>,
 }
 
 /// A dead-letter header is missing or not in Spring's encoding.
@@ -82,7 +88,7 @@ pub fn dead_letter_headers(
 ) -> Vec<(String, Option<Vec<u8>>)> {
     let mut headers: Vec<(String, Option<Vec<u8>>)> = record
         .headers()
-        .filter(|(key, _)| !key.starts_with("kafka_dlt-") && *key != ATTEMPTS)
+        .filter(|(key, _)| !is_dead_letter_header(key))
         .map(|(key, value)| (key.to_owned(), value.map(<[u8]>::to_vec)))
         .collect();
     let mut add = |key: &str, value: Vec<u8>| headers.push((key.to_owned(), Some(value)));
@@ -103,6 +109,12 @@ pub fn dead_letter_headers(
     add(EXCEPTION_MESSAGE, reason.message.as_bytes().to_vec());
     add(ATTEMPTS, reason.attempts.to_be_bytes().to_vec());
     headers
+}
+
+/// Whether `name` is a header a dead-letter writer adds (ours or Spring's), not one of the
+/// original record's.
+pub fn is_dead_letter_header(name: &str) -> bool {
+    name.starts_with("kafka_dlt-") || name == ATTEMPTS
 }
 
 /// Reads the dead-letter headers of a record (the last occurrence of each wins).
@@ -148,8 +160,13 @@ pub fn decode_dead_letter_headers<'a>(
             .transpose()?,
         consumer_group: text(ORIGINAL_CONSUMER_GROUP, required(ORIGINAL_CONSUMER_GROUP)?)?,
         error_type: text(EXCEPTION_FQCN, required(EXCEPTION_FQCN)?)?,
+        cause_type: find(EXCEPTION_CAUSE_FQCN)
+            .map(|bytes| text(EXCEPTION_CAUSE_FQCN, bytes))
+            .transpose()?,
         message: text(EXCEPTION_MESSAGE, required(EXCEPTION_MESSAGE)?)?,
-        attempts: u32::from_be_bytes(int(ATTEMPTS, required(ATTEMPTS)?)?),
+        attempts: find(ATTEMPTS)
+            .map(|bytes| int(ATTEMPTS, bytes).map(u32::from_be_bytes))
+            .transpose()?,
     })
 }
 
@@ -219,8 +236,9 @@ mod tests {
                 original_timestamp_type: Some("CreateTime".into()),
                 consumer_group: "search-sync".into(),
                 error_type: "erp_demo::IndexDown".into(),
+                cause_type: None,
                 message: "index unavailable".into(),
-                attempts: 4,
+                attempts: Some(4),
             }
         );
     }
@@ -235,13 +253,14 @@ mod tests {
         let headers = dead_letter_headers(&record(), "g", &reason);
         let without = |name: &str| {
             let kept: Vec<_> = headers.iter().filter(|(k, _)| k != name).cloned().collect();
-            decode_dead_letter_headers(as_refs(&kept)).unwrap_err()
+            decode_dead_letter_headers(as_refs(&kept))
         };
         assert_eq!(
-            without(ORIGINAL_TOPIC),
+            without(ORIGINAL_TOPIC).unwrap_err(),
             DeadLetterHeaderError::Missing(ORIGINAL_TOPIC)
         );
-        assert_eq!(without(ATTEMPTS), DeadLetterHeaderError::Missing(ATTEMPTS));
+        // Spring writes no attempt count.
+        assert_eq!(without(ATTEMPTS).unwrap().attempts, None);
         let mut bad = as_refs(&headers);
         bad.push((ORIGINAL_PARTITION, Some(&[0, 2])));
         assert_eq!(

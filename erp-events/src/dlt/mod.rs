@@ -1,7 +1,9 @@
 //! The dead-letter topic: where records go that cannot be handled, with the reason.
 
+mod dead_letter;
 mod headers;
 mod publisher;
 
+pub use dead_letter::DeadLetter;
 pub use headers::*;
 pub(crate) use publisher::KafkaDeadLetters;

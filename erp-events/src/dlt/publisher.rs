@@ -1,4 +1,4 @@
-//! Publishing dead letters to `<topic>.DLT` on Kafka.
+//! Publishing dead letters to each topic's dead-letter topic on Kafka.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -8,7 +8,6 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
-use crate::catalog::dead_letter_topic;
 use crate::kafka::Kafka;
 use crate::record::Record;
 use crate::sinks::{DeadLetterError, DeadLetterFuture, DeadLetterSink};
@@ -16,7 +15,7 @@ use crate::sinks::{DeadLetterError, DeadLetterFuture, DeadLetterSink};
 /// How long one dead-letter publish may take before it counts as failed (and is retried).
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Writes dead letters to the original record's partition of `<topic>.DLT` when the DLT has
+/// Writes dead letters to the original record's partition of the topic's DLT when the DLT has
 /// that partition, else lets the key choose (Spring's default destination resolver).
 ///
 /// The producer (and its polling thread) is created with the first dead letter: most
@@ -42,10 +41,7 @@ impl KafkaDeadLetters {
         }
         let producer = self
             .kafka
-            .client_config()
-            .set("client.id", "erp-dead-letters")
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
+            .producer_config("erp-dead-letters")
             .set("message.max.bytes", "16777216")
             .set(
                 "message.timeout.ms",
@@ -100,7 +96,7 @@ impl DeadLetterSink for KafkaDeadLetters {
         headers: Vec<(String, Option<Vec<u8>>)>,
     ) -> DeadLetterFuture<'a> {
         Box::pin(async move {
-            let topic = dead_letter_topic(record.topic);
+            let topic = self.kafka.dead_letter_topic(record.topic);
             let partitions = self.partition_count(&topic).await?;
             let mut owned = OwnedHeaders::new_with_capacity(headers.len());
             for (key, value) in &headers {

@@ -77,6 +77,20 @@ pub fn idempotency_key(group: &str, event_id: &Uuid) -> String {
     format!("erp:idem:{group}:{}", event_id.hyphenated())
 }
 
+impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
+    fn claim<'a>(&'a self, keys: &'a [String], lease: Duration) -> StoreFuture<'a, Vec<Claim>> {
+        (**self).claim(keys, lease)
+    }
+
+    fn confirm<'a>(&'a self, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, ()> {
+        (**self).confirm(keys, ttl)
+    }
+
+    fn release<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, ()> {
+        (**self).release(keys)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,19 +106,5 @@ mod tests {
             idempotency_key("analytics", &id),
             idempotency_key("search-sync", &id)
         );
-    }
-}
-
-impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
-    fn claim<'a>(&'a self, keys: &'a [String], lease: Duration) -> StoreFuture<'a, Vec<Claim>> {
-        (**self).claim(keys, lease)
-    }
-
-    fn confirm<'a>(&'a self, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, ()> {
-        (**self).confirm(keys, ttl)
-    }
-
-    fn release<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, ()> {
-        (**self).release(keys)
     }
 }
