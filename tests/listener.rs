@@ -71,6 +71,24 @@ async fn a_handler_failing_twice_runs_three_times_with_backoff_and_commits() {
     assert_eq!(support::records_in(&kafka, DLT), 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_without_traceparent_continues_its_envelopes_trace_id() {
+    let kafka = kafka();
+    let probe = Probe::succeeding();
+    let running = App::new(&kafka)
+        .listener(probed.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    // As the seed's Kotlin producer writes it: a `traceId` in the envelope, no header.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut envelope = Envelope::new("inventory-service", movement("SKU-T", 1));
+    envelope.trace_id = Some(trace_id.to_owned());
+    support::produce_raw(&kafka, TOPIC, "SKU-T", &[envelope.to_json().unwrap()]).await;
+    let calls = probe.wait_for_calls(1).await;
+    running.shutdown().await;
+    assert_eq!(calls[0].trace_id.as_deref(), Some(trace_id));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_handler_that_always_fails_is_dead_lettered_like_spring_does() {
     let kafka = kafka();

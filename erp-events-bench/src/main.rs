@@ -3,7 +3,7 @@
 //! machines).
 //!
 //! ```text
-//! cargo run --release -p erp-events-bench -- all        # publish, consume, dedup, peer
+//! cargo run --release -p erp-events-bench -- all        # publish, consume, dedup, peer, spring
 //! cargo run --release -p erp-events-bench -- consume --events 200000 --rounds 3
 //! cargo run --release -p erp-events-bench -- all --smoke  # a few thousand events (CI)
 //! ```
@@ -13,13 +13,14 @@
 //! Consumers are measured twice: throughput on a backlog, then publish-to-handler latency on a
 //! paced live stream.
 
+mod broker;
 mod measure;
 mod naive;
 mod sides;
 
 use std::process::{ExitCode, Stdio};
 
-use erp_events::{EmbeddedBroker, Kafka};
+use broker::{Broker, BrokerKind};
 use measure::Measurement;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -75,6 +76,16 @@ const CONSUME_NAIVE: Side = Side {
 const CONSUME_PEER: Side = Side {
     name: "consume-faststream",
     label: "faststream subscriber (aiokafka)",
+    consumes: true,
+};
+const CONSUME_SPRING: Side = Side {
+    name: "consume-spring",
+    label: "Spring listener, commit per record",
+    consumes: true,
+};
+const CONSUME_SPRING_BATCH: Side = Side {
+    name: "consume-spring-batch",
+    label: "Spring listener, commit per poll",
     consumes: true,
 };
 
@@ -143,18 +154,29 @@ async fn run_suite(mode: &str, args: &[String]) -> ExitCode {
             .filter(|url| !url.is_empty()),
         smoke,
     };
-    let pairs: Vec<(&str, Vec<&Side>)> = vec![
-        ("publish", vec![&PUBLISH_OURS, &PUBLISH_RAW]),
-        ("consume", vec![&CONSUME_OURS, &CONSUME_HAND]),
-        ("dedup", vec![&CONSUME_REDIS, &CONSUME_OURS, &CONSUME_NAIVE]),
-        ("peer", vec![&CONSUME_OURS, &CONSUME_PEER]),
+    use BrokerKind::{Apache, Embedded};
+    let pairs: Vec<(&str, BrokerKind, Vec<&Side>)> = vec![
+        ("publish", Embedded, vec![&PUBLISH_OURS, &PUBLISH_RAW]),
+        ("consume", Embedded, vec![&CONSUME_OURS, &CONSUME_HAND]),
+        (
+            "dedup",
+            Embedded,
+            vec![&CONSUME_REDIS, &CONSUME_OURS, &CONSUME_NAIVE],
+        ),
+        ("peer", Embedded, vec![&CONSUME_OURS, &CONSUME_PEER]),
+        // Java's client gets no answer from the mock cluster: both sides on Apache Kafka.
+        (
+            "spring",
+            Apache,
+            vec![&CONSUME_OURS, &CONSUME_SPRING, &CONSUME_SPRING_BATCH],
+        ),
     ];
     let selected: Vec<_> = pairs
         .into_iter()
-        .filter(|(pair, _)| mode == "all" || mode == *pair)
+        .filter(|(pair, _, _)| mode == "all" || mode == *pair)
         .collect();
     if selected.is_empty() {
-        eprintln!("unknown mode `{mode}`; use all, publish, consume, dedup or peer");
+        eprintln!("unknown mode `{mode}`; use all, publish, consume, dedup, peer or spring");
         return ExitCode::FAILURE;
     }
     println!(
@@ -162,7 +184,7 @@ async fn run_suite(mode: &str, args: &[String]) -> ExitCode {
         settings.events, settings.partitions, settings.live, settings.rounds
     );
     let mut rows = Vec::new();
-    for (pair, sides) in selected {
+    for (pair, broker, sides) in selected {
         if let Some(reason) = skip_reason(pair, &settings).await {
             println!("{pair}: skipped: {reason}");
             continue;
@@ -170,7 +192,7 @@ async fn run_suite(mode: &str, args: &[String]) -> ExitCode {
         let mut best: Vec<Option<Measurement>> = vec![None; sides.len()];
         for _ in 0..settings.rounds {
             for (slot, side) in best.iter_mut().zip(&sides) {
-                let measured = measure_side(side, &settings).await;
+                let measured = measure_side(side, broker, &settings).await;
                 if slot.is_none_or(|kept| measured.throughput > kept.throughput) {
                     *slot = Some(measured);
                 }
@@ -197,7 +219,19 @@ async fn skip_reason(pair: &str, settings: &Settings) -> Option<String> {
             Some("not in smoke mode (it installs faststream from PyPI)".into())
         }
         "peer" => faststream_python().await.err(),
+        "spring" => spring_peer().err(),
         _ => None,
+    }
+}
+
+/// The Spring peer's jar (`ERP_SPRING_PEER`, built by `scripts/interop build`).
+fn spring_peer() -> Result<std::path::PathBuf, String> {
+    match std::env::var("ERP_SPRING_PEER") {
+        Ok(jar) if std::path::Path::new(&jar).is_file() => Ok(jar.into()),
+        Ok(jar) => Err(format!(
+            "ERP_SPRING_PEER: no jar at {jar} (scripts/interop build)"
+        )),
+        Err(_) => Err("needs the Spring peer: ERP_SPRING_PEER=$(scripts/interop build)".into()),
     }
 }
 
@@ -217,20 +251,11 @@ async fn faststream_python() -> Result<std::path::PathBuf, String> {
     }
 }
 
-/// Runs `side` in a child process against a fresh broker and returns its measurement.
-async fn measure_side(side: &Side, settings: &Settings) -> Measurement {
-    let broker = EmbeddedBroker::new(1).expect("embedded broker");
-    broker
-        .create_topic(sides::TOPIC, settings.partitions)
-        .expect("topic");
-    let catalog = erp_events::catalog!();
-    broker
-        .create_topic(
-            &catalog.dead_letter_topic(sides::TOPIC),
-            settings.partitions,
-        )
-        .expect("DLT");
-    let kafka = Kafka::on_embedded(broker, catalog);
+/// Runs `side` in a child process against a fresh broker of `kind` and returns its
+/// measurement.
+async fn measure_side(side: &Side, kind: BrokerKind, settings: &Settings) -> Measurement {
+    let broker = Broker::start(kind, sides::TOPIC, settings.partitions).await;
+    let kafka = &broker.kafka;
     let publisher = kafka.publisher("inventory-service").expect("publisher");
     if side.consumes {
         publisher
@@ -238,29 +263,8 @@ async fn measure_side(side: &Side, settings: &Settings) -> Measurement {
             .await
             .expect("backlog");
     }
-    let mut command = if side.name == CONSUME_PEER.name {
-        let python = faststream_python().await.expect("checked before");
-        let mut command = Command::new(python);
-        command.arg(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peer/faststream_consume.py"),
-        );
-        command
-    } else {
-        let mut command = Command::new(std::env::current_exe().expect("this binary"));
-        command.args(["side", side.name]);
-        command
-    };
+    let mut command = side_command(side, settings, kafka.bootstrap_servers()).await;
     command
-        .args(["--bootstrap", kafka.bootstrap_servers()])
-        .args([
-            "--events",
-            &settings.events.to_string(),
-            "--live",
-            &settings.live.to_string(),
-        ])
-        .args(["--topic", sides::TOPIC])
-        .args(["--partitions", &settings.partitions.to_string()])
-        .args(["--redis", settings.redis.as_deref().unwrap_or_default()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
@@ -277,6 +281,50 @@ async fn measure_side(side: &Side, settings: &Settings) -> Measurement {
     let status = child.wait().await.expect("the side exits");
     assert!(status.success(), "side {} failed: {status}", side.name);
     measurement.unwrap_or_else(|| panic!("side {} reported nothing", side.name))
+}
+
+/// The process that measures `side`: this binary (`side <name>`), the faststream script or the
+/// Spring peer, each told the broker, the topic and how many events to expect.
+async fn side_command(side: &Side, settings: &Settings, bootstrap: &str) -> Command {
+    let (events, live) = (settings.events.to_string(), settings.live.to_string());
+    if side.name.starts_with(CONSUME_SPRING.name) {
+        // The seed's listener, committing each record after handling it (as the issue's
+        // baseline asks), or Spring's default: the records of each poll together.
+        let ack_mode = if side.name == CONSUME_SPRING.name {
+            "RECORD"
+        } else {
+            "BATCH"
+        };
+        let mut command = Command::new("java");
+        command
+            .arg("-jar")
+            .arg(spring_peer().expect("checked before"))
+            .arg(format!("--peer.bench-events={events}"))
+            .arg(format!("--peer.bench-live={live}"))
+            .arg(format!("--peer.topic={}", sides::TOPIC))
+            .arg(format!("--peer.ack-mode={ack_mode}"))
+            .env("KAFKA_BROKERS", bootstrap);
+        return command;
+    }
+    let mut command = if side.name == CONSUME_PEER.name {
+        let python = faststream_python().await.expect("checked before");
+        let mut command = Command::new(python);
+        command.arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peer/faststream_consume.py"),
+        );
+        command
+    } else {
+        let mut command = Command::new(std::env::current_exe().expect("this binary"));
+        command.args(["side", side.name]);
+        command
+    };
+    command
+        .args(["--bootstrap", bootstrap])
+        .args(["--events", &events, "--live", &live])
+        .args(["--topic", sides::TOPIC])
+        .args(["--partitions", &settings.partitions.to_string()])
+        .args(["--redis", settings.redis.as_deref().unwrap_or_default()]);
+    command
 }
 
 /// Publishes the live events at a steady pace, for the latency measurement.

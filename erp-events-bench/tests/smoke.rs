@@ -18,17 +18,20 @@ fn every_pair_runs_in_smoke_mode() {
     let rows: Vec<&str> = stdout
         .lines()
         .filter(|line| {
-            ["publish ", "consume ", "dedup ", "peer "]
+            ["publish ", "consume ", "dedup ", "peer ", "spring "]
                 .iter()
                 .any(|p| line.starts_with(p))
         })
         .filter(|line| !line.contains("skipped"))
         .collect();
-    let pairs_run = if std::env::var("REDIS_URL").is_ok_and(|url| !url.is_empty()) {
-        ["publish", "consume", "dedup"].as_slice()
-    } else {
-        ["publish", "consume"].as_slice()
-    };
+    let set = |variable: &str| std::env::var(variable).is_ok_and(|value| !value.is_empty());
+    let mut pairs_run = vec!["publish", "consume"];
+    if set("REDIS_URL") {
+        pairs_run.push("dedup");
+    }
+    if set("ERP_SPRING_PEER") {
+        pairs_run.push("spring");
+    }
     for pair in pairs_run {
         let sides: Vec<&&str> = rows.iter().filter(|row| row.starts_with(pair)).collect();
         assert!(

@@ -15,7 +15,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
             let dir = loaded.catalog().dir().to_string_lossy().into_owned();
             let file = format!("{dir}/catalog.toml");
             quote! {{
-                static CATALOG: ::std::sync::OnceLock<::erp_events::Catalog> =
+                static CATALOG: ::std::sync::OnceLock<::erp_events::__private::Catalog> =
                     ::std::sync::OnceLock::new();
                 CATALOG.get_or_init(|| {
                     ::erp_events::__private::embedded_catalog(#dir, ::core::include_str!(#file))

@@ -1,7 +1,11 @@
 //! What generated code needs, under one hidden path (`::erp_events::__private`), so user crates
 //! depend on `erp-events` alone. Not a public API.
 
-pub use crate::event::{EventKey, EventTypeName};
+pub use crate::catalog::Catalog;
+pub use crate::envelope::Envelope;
+pub use crate::event::{Event, EventKey, EventTypeName};
+pub use crate::listener::{HandlerError, Listener, ListenerOptions, State};
+pub use crate::retry::Backoff;
 pub use crate::schema::{
     EventSchema, JsonArray, JsonBoolean, JsonInteger, JsonNumber, JsonObject, JsonString, JsonType,
     PayloadType, Property, TypeSchema,
@@ -9,16 +13,11 @@ pub use crate::schema::{
 pub use serde;
 pub use serde_json::Value;
 
-use crate::catalog::Catalog;
-
 /// The catalog embedded by `catalog!()`; it was validated when the macro read it.
 pub fn embedded_catalog(dir: &str, text: &str) -> Catalog {
     Catalog::parse(std::path::Path::new(dir), text)
         .expect("the catalog was validated at compile time")
 }
-
-use crate::event::Event;
-use crate::listener::HandlerError;
 
 /// A handler's `Result<(), E>` as the runtime's result.
 pub fn into_handler_result<E: Into<HandlerError>>(

@@ -1,6 +1,5 @@
 //! The task-scoped event context: who acts and in which trace, for everything published inside.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -9,14 +8,6 @@ use crate::trace::TraceContext;
 
 tokio::task_local! {
     static CURRENT: EventContext;
-}
-
-/// Reads the trace a handler continues from the record it handles.
-pub(crate) type RecordTrace<'a> = dyn Fn() -> TraceContext + Sync + 'a;
-
-thread_local! {
-    /// While a listener's handler is being polled (and only then): its record's trace reader.
-    static RECORD_TRACE: Cell<Option<*const RecordTrace<'static>>> = const { Cell::new(None) };
 }
 
 /// What a publisher adds to every envelope it writes inside [`EventContext::scope`]: the user
@@ -29,9 +20,14 @@ pub struct EventContext {
     user_id: Option<String>,
     trace: OnceLock<TraceContext>,
     claim: Option<ClaimMarker>,
-    /// The trace is the handled record's, read on first use (see [`continuing_record`]).
-    continues_record: bool,
+    /// The handled record's trace: the handler's span is its child, made on first use.
+    record: Option<RecordTrace>,
 }
+
+/// The trace a handled record carries (its `traceparent`, else its envelope's `traceId`), or
+/// none, when the handler's span starts a new trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordTrace(pub(crate) Option<TraceContext>);
 
 /// The idempotency claim of the event an idempotent listener is handling: the key that becomes
 /// `done`, and for how long.
@@ -61,11 +57,11 @@ impl EventContext {
         self
     }
 
-    /// Continues the trace of the record being handled, read from its `traceparent` only when
-    /// something inside asks for the context: a handler that publishes nothing costs no header
-    /// parsing.
-    pub(crate) fn continuing_record(mut self) -> Self {
-        self.continues_record = true;
+    /// Continues the trace of the record being handled: the handler's span, a child of
+    /// `record`'s, is made only when something inside asks for the context (a handler that
+    /// publishes nothing costs no span id).
+    pub(crate) fn continuing_record(mut self, record: RecordTrace) -> Self {
+        self.record = Some(record);
         self
     }
 
@@ -94,19 +90,14 @@ impl EventContext {
     pub fn current() -> EventContext {
         CURRENT
             .try_with(|context| {
-                if context.continues_record && context.trace.get().is_none() {
-                    let trace = RECORD_TRACE.get().map(|read| {
-                        // SAFETY: set only while `continuing_record`'s future polls the
-                        // handler, which borrows the reader for longer (see there).
-                        unsafe { (*read)() }
+                if let Some(RecordTrace(parent)) = context.record {
+                    // The first read in this handler's run fixes its span for the rest.
+                    context.trace.get_or_init(|| {
+                        parent.map_or_else(TraceContext::new_root, |parent| parent.child())
                     });
-                    if let Some(trace) = trace {
-                        // The first read in this handler's run fixes its span for the rest.
-                        let _ = context.trace.set(trace);
-                    }
                 }
                 EventContext {
-                    continues_record: false,
+                    record: None,
                     ..context.clone()
                 }
             })
@@ -117,30 +108,6 @@ impl EventContext {
     pub async fn scope<F: Future>(self, future: F) -> F::Output {
         CURRENT.scope(self, future).await
     }
-}
-
-/// Polls `future` with `read` as the trace reader of the record it handles, for the contexts
-/// inside that continue it ([`EventContext::continuing_record`]).
-pub(crate) async fn continuing_record<F: Future>(read: &RecordTrace<'_>, future: F) -> F::Output {
-    /// Puts back the reader of an enclosing poll, also when the poll panics.
-    struct Restore(Option<*const RecordTrace<'static>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            RECORD_TRACE.set(self.0);
-        }
-    }
-    let mut future = std::pin::pin!(future);
-    std::future::poll_fn(|cx| {
-        let read: *const RecordTrace<'_> = read;
-        // SAFETY: only the lifetime bound is erased. The pointer is readable only through
-        // `RECORD_TRACE` during this poll, while `read` is borrowed by this future.
-        let read = unsafe {
-            std::mem::transmute::<*const RecordTrace<'_>, *const RecordTrace<'static>>(read)
-        };
-        let _restore = Restore(RECORD_TRACE.replace(Some(read)));
-        future.as_mut().poll(cx)
-    })
-    .await
 }
 
 #[cfg(test)]
@@ -161,32 +128,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_record_trace_is_read_once_and_only_when_asked_for() {
+    async fn a_handler_continues_its_records_trace_in_one_span() {
         let parent = TraceContext::new_root();
-        let reads = std::sync::atomic::AtomicUsize::new(0);
-        let read = || {
-            reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            parent.child()
-        };
-        let context = EventContext::new().continuing_record();
-        continuing_record(&read, context.clone().scope(async {})).await;
-        assert_eq!(reads.load(std::sync::atomic::Ordering::Relaxed), 0);
-
-        let (first, second) = continuing_record(
-            &read,
-            context.scope(async { (EventContext::current(), EventContext::current()) }),
-        )
-        .await;
-        assert_eq!(reads.load(std::sync::atomic::Ordering::Relaxed), 1);
+        let context = EventContext::new().continuing_record(RecordTrace(Some(parent)));
+        let (first, second) = context
+            .scope(async { (EventContext::current(), EventContext::current()) })
+            .await;
         let trace = first.trace().expect("the record's trace");
         assert_eq!(trace.trace_id_hex(), parent.trace_id_hex());
-        assert_eq!(second.trace(), Some(trace));
+        assert_ne!(
+            trace.span_id_hex(),
+            parent.span_id_hex(),
+            "a span of its own"
+        );
+        assert_eq!(second.trace(), Some(trace), "one span per handler run");
     }
 
     #[tokio::test]
-    async fn a_record_trace_is_not_readable_outside_its_handler() {
-        let context = EventContext::new().continuing_record();
-        let escaped = context.scope(async { EventContext::current() }).await;
-        assert_eq!(escaped.trace(), None);
+    async fn a_record_without_a_trace_starts_one() {
+        let context = EventContext::new().continuing_record(RecordTrace(None));
+        let seen = context.scope(async { EventContext::current() }).await;
+        assert!(seen.trace().is_some());
     }
 }

@@ -39,6 +39,9 @@
 //! ```
 #![deny(missing_docs)]
 
+// The macros name `::erp_events::...`: this lets the crate's own tests use them too.
+extern crate self as erp_events;
+
 mod app;
 pub mod catalog;
 mod config;

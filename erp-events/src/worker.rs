@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, debug, error, warn};
 
 use crate::consumer::KafkaPartitionQueue;
-use crate::context::{ClaimMarker, EventContext, continuing_record};
+use crate::context::{ClaimMarker, EventContext, RecordTrace};
 use crate::dlt::{DECODE_ERROR_TYPE, DeadLetterReason, dead_letter_headers};
 use crate::envelope::{DecodeError, Envelope};
 use crate::idempotency::{
@@ -394,11 +394,16 @@ impl<L: Listener> ListenerRuntime<L> {
         first: Envelope<L::Event>,
         claim: Option<ClaimMarker>,
     ) -> Result<Result<(), (HandlerError, u32)>, Stopped> {
-        let read_trace = || {
-            let parent = record.traceparent().and_then(TraceContext::parse);
-            parent.unwrap_or_else(TraceContext::new_root).child()
-        };
-        let mut context = EventContext::new().continuing_record();
+        // The producer's span: its `traceparent`, else its envelope's `traceId` (the seed's
+        // Kotlin producer sets only that).
+        let parent = record
+            .traceparent()
+            .and_then(TraceContext::parse)
+            .or_else(|| {
+                let trace_id = first.trace_id.as_deref()?;
+                TraceContext::continuing(trace_id)
+            });
+        let mut context = EventContext::new().continuing_record(RecordTrace(parent));
         if let Some(user) = &first.user_id {
             context = context.with_user(user.clone());
         }
@@ -417,10 +422,10 @@ impl<L: Listener> ListenerRuntime<L> {
             };
             let result = match result {
                 Ok(envelope) => {
-                    let handling = context
+                    context
                         .clone()
-                        .scope(self.listener.handle(envelope, &self.state));
-                    continuing_record(&read_trace, handling).await
+                        .scope(self.listener.handle(envelope, &self.state))
+                        .await
                 }
                 Err(error) => Err(error),
             };

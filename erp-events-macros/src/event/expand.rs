@@ -49,7 +49,7 @@ pub fn expand(
         #derives
         #item
 
-        impl ::erp_events::Event for #ident {
+        impl ::erp_events::__private::Event for #ident {
             const TOPIC: &'static str = #topic;
             const SCHEMA: &'static str = #schema;
             const VERSION: u32 = #version;
@@ -64,7 +64,7 @@ pub fn expand(
                 #key
             }
 
-            fn schema() -> ::erp_events::schema::EventSchema {
+            fn schema() -> ::erp_events::__private::EventSchema {
                 ::erp_events::__private::event_schema(#schema, #description, #properties)
             }
         }

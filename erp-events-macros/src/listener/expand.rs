@@ -31,7 +31,7 @@ pub fn expand(
     let (state_type, state_arg) = match &handler.state_type {
         Some(ty) => (
             quote!(#ty),
-            quote!(, ::erp_events::State(::core::clone::Clone::clone(state))),
+            quote!(, ::erp_events::__private::State(::core::clone::Clone::clone(state))),
         ),
         None => (quote!(()), quote!()),
     };
@@ -55,16 +55,16 @@ pub fn expand(
             #vis async fn call(#inputs) -> #output #block
         }
 
-        impl ::erp_events::Listener for #name {
+        impl ::erp_events::__private::Listener for #name {
             type Event = #event_type;
             type State = #state_type;
             const GROUP: &'static str = #group;
             const NAME: &'static str = #name_text;
 
-            fn options(&self) -> ::erp_events::ListenerOptions {
-                ::erp_events::ListenerOptions {
+            fn options(&self) -> ::erp_events::__private::ListenerOptions {
+                ::erp_events::__private::ListenerOptions {
                     retries: #retries,
-                    backoff: ::erp_events::Backoff {
+                    backoff: ::erp_events::__private::Backoff {
                         initial: ::std::time::Duration::from_millis(#initial_ms),
                         multiplier: #multiplier,
                         max: ::std::time::Duration::from_millis(#max_ms),
@@ -77,9 +77,9 @@ pub fn expand(
             #[allow(unused_variables)]
             fn handle(
                 &self,
-                event: ::erp_events::Envelope<Self::Event>,
+                event: ::erp_events::__private::Envelope<Self::Event>,
                 state: &Self::State,
-            ) -> impl ::std::future::Future<Output = ::std::result::Result<(), ::erp_events::HandlerError>> + ::std::marker::Send {
+            ) -> impl ::std::future::Future<Output = ::std::result::Result<(), ::erp_events::__private::HandlerError>> + ::std::marker::Send {
                 let call = async move { #result };
                 call
             }

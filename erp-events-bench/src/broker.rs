@@ -1,0 +1,124 @@
+//! The broker of one measurement, owned by the benchmark and fresh for each side: the embedded
+//! one, or Apache Kafka (`scripts/kafka`, in a folder of its own) for the pairs whose peer the
+//! mock cluster does not serve: Java's client gets no answer from it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use erp_events::{Brokers, EmbeddedBroker, Kafka};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+
+/// Which broker a pair measures on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerKind {
+    /// librdkafka's mock cluster, in this process.
+    Embedded,
+    /// Apache Kafka, started for the measurement.
+    Apache,
+}
+
+/// A broker holding `topic` and its dead-letter topic with `partitions` partitions each.
+pub struct Broker {
+    /// The cluster.
+    pub kafka: Kafka,
+    _apache: Option<ApacheKafka>,
+}
+
+impl Broker {
+    /// Starts a fresh broker of `kind` with the measured topic.
+    pub async fn start(kind: BrokerKind, topic: &str, partitions: i32) -> Self {
+        let catalog = erp_events::catalog!();
+        let dead_letter_topic = catalog.dead_letter_topic(topic);
+        match kind {
+            BrokerKind::Embedded => {
+                let broker = EmbeddedBroker::new(1).expect("embedded broker");
+                for name in [topic, &dead_letter_topic] {
+                    broker.create_topic(name, partitions).expect("topic");
+                }
+                Broker {
+                    kafka: Kafka::on_embedded(broker, catalog),
+                    _apache: None,
+                }
+            }
+            BrokerKind::Apache => {
+                let apache = ApacheKafka::start();
+                let kafka = Kafka::connect(&Brokers::External(apache.bootstrap()), catalog)
+                    .expect("connect");
+                create_topics(&kafka, &[topic, &dead_letter_topic], partitions).await;
+                Broker {
+                    kafka,
+                    _apache: Some(apache),
+                }
+            }
+        }
+    }
+}
+
+async fn create_topics(kafka: &Kafka, names: &[&str], partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> =
+        kafka.client_config().create().expect("admin client");
+    let topics: Vec<NewTopic> = names
+        .iter()
+        .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in admin
+        .create_topics(&topics, &options)
+        .await
+        .expect("create topics")
+    {
+        result.expect("topic created");
+    }
+}
+
+/// An Apache Kafka broker in `target/kafka-bench/`, stopped when dropped.
+struct ApacheKafka {
+    home: PathBuf,
+    port: u16,
+}
+
+impl ApacheKafka {
+    fn start() -> Self {
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free port")
+                .port()
+        };
+        let apache = ApacheKafka {
+            home: workspace().join("target/kafka-bench"),
+            port: free_port(),
+        };
+        let controller = free_port();
+        let status = apache
+            .script("start")
+            .env("KAFKA_PORT", apache.port.to_string())
+            .env("KAFKA_CONTROLLER_PORT", controller.to_string())
+            .status()
+            .expect("run scripts/kafka");
+        assert!(status.success(), "scripts/kafka start failed");
+        apache
+    }
+
+    fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn script(&self, command: &str) -> Command {
+        let mut script = Command::new(workspace().join("scripts/kafka"));
+        script.arg(command).env("KAFKA_HOME", &self.home);
+        script
+    }
+}
+
+impl Drop for ApacheKafka {
+    fn drop(&mut self) {
+        let _ = self.script("stop").status();
+    }
+}
+
+fn workspace() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
