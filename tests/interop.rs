@@ -175,6 +175,7 @@ async fn envelopes_from_our_publisher_reach_the_kotlin_listener() {
             ("peer.consume", "true"),
             ("peer.group", &group),
             ("peer.products", &run),
+            ("peer.start-at-end", "true"),
         ])
         .await;
     let mut transfer = movement(&format!("{run}-B"), MovementAction::Transferred, 3);
@@ -388,6 +389,7 @@ async fn spring_dead_letter(
             ("peer.products", run),
             ("peer.backoff-ms", "20"),
             ("peer.dlt-suffix", suffix),
+            ("peer.start-at-end", "true"),
         ])
         .await;
     let product = format!("{run}-Y-fail");

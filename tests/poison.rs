@@ -150,11 +150,10 @@ async fn dead_letter_round(kafka: &Kafka, corpus: &[(String, Vec<u8>)]) {
         "reasons differ from reasons.txt:\n{}",
         wrong.join("\n")
     );
-    assert_eq!(
-        probe.calls().len(),
-        1,
-        "only the good record reached the handler"
-    );
+    // On a shared broker the group may first catch up on other tests' records: count this
+    // round's.
+    let own_calls = probe.calls().iter().filter(|c| c.product == key).count();
+    assert_eq!(own_calls, 1, "only the good record reached the handler");
     let last = dead_letter_info(dead.last().expect("dead letters"));
     let committed = committed(kafka, "search-sync", TOPIC);
     assert_eq!(

@@ -1,12 +1,12 @@
 //! What generated code needs, under one hidden path (`::erp_events::__private`), so user crates
 //! depend on `erp-events` alone. Not a public API.
 
-pub use crate::catalog::Catalog;
-pub use crate::envelope::Envelope;
-pub use crate::event::{Event, EventKey, EventTypeName};
-pub use crate::listener::{HandlerError, Listener, ListenerOptions, State};
-pub use crate::retry::Backoff;
-pub use crate::schema::{
+pub use crate::core::catalog::Catalog;
+pub use crate::core::envelope::Envelope;
+pub use crate::core::event::{Event, EventKey, EventTypeName};
+pub use crate::core::listener::{HandlerError, Listener, ListenerOptions, State};
+pub use crate::core::retry::Backoff;
+pub use crate::core::schema::{
     EventSchema, JsonArray, JsonBoolean, JsonInteger, JsonNumber, JsonObject, JsonString, JsonType,
     PayloadType, Property, TypeSchema,
 };

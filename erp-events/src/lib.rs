@@ -6,7 +6,7 @@
 //! topic and idempotent dispatch.
 //!
 //! ```no_run
-//! use erp_events::{Config, Kafka, erp_event, erp_type};
+//! use erp_events::{App, Config, erp_event, erp_type};
 //!
 //! #[erp_type]
 //! #[derive(Debug, Clone, Copy)]
@@ -24,8 +24,8 @@
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let kafka = Kafka::connect(&Config::from_env().brokers, erp_events::catalog!())?;
-//! let publisher = kafka.publisher("inventory-service")?;
+//! let app = App::from_config(&Config::from_env(), erp_events::catalog!())?;
+//! let publisher = app.publisher("inventory-service")?;
 //! let movement = InventoryMovement {
 //!     product_id: "SKU-1".into(),
 //!     warehouse: "WH-1".into(),
@@ -37,58 +37,55 @@
 //! println!("stored at partition {} offset {}", delivery.partition, delivery.offset);
 //! # Ok(()) }
 //! ```
+//!
+//! ## Layers
+//!
+//! Dependencies run one way, and the folders show it (`scripts/layers` checks it):
+//!
+//! - `core`: the transport-independent model: events, envelopes, listeners, retry timing, the
+//!   catalog and schemas, the task-scoped context and trace.
+//! - `idempotency`: the stores that remember which events a group handled (memory, Redis).
+//! - `runtime`: driving one partition of one listener (claims, retries, dead letters, offsets
+//!   reported through sinks); it knows no Kafka type.
+//! - `transport`: how records travel: the in-process bus, and Kafka (group consumers, the
+//!   dead-letter producer, the embedded broker, provisioning).
+//! - `app`: the assembly ([`App`]) and the [`Publisher`], which route each topic to its
+//!   transport. This facade re-exports what users need.
 #![deny(missing_docs)]
 
 // The macros name `::erp_events::...`: this lets the crate's own tests use them too.
 extern crate self as erp_events;
 
 mod app;
-pub mod catalog;
-mod config;
-mod consumer;
-mod context;
-pub mod dlt;
-mod embedded;
-mod envelope;
-mod event;
+mod core;
 pub mod idempotency;
-mod ids;
-mod in_process;
-mod kafka;
-mod listener;
-mod provision;
-mod publisher;
-mod record;
-mod retry;
-pub mod schema;
-mod sinks;
-mod stats;
-mod trace;
+mod runtime;
 mod transport;
-mod worker;
 
 #[doc(hidden)]
 pub mod __private;
 
+pub use app::publisher::{Delivery, PendingDelivery, PublishError, Publisher};
 pub use app::{App, AppError, ListenerReport, Running};
-pub use catalog::{Catalog, DEFAULT_DEAD_LETTER_SUFFIX, Topic};
-pub use config::{
+pub use core::catalog::{self, Catalog, DEFAULT_DEAD_LETTER_SUFFIX, Topic};
+pub use core::config::{
     Brokers, Config, IN_PROCESS_TOPICS_VAR, InProcessTopics, KAFKA_BROKERS_VAR, REDIS_URL_VAR,
 };
-pub use context::EventContext;
-pub use embedded::{EmbeddedBroker, EmbeddedError};
-pub use envelope::{DecodeError, Envelope};
-pub use erp_events_macros::{catalog, erp_event, erp_listener, erp_type};
-pub use event::{Event, EventKey, EventTypeName};
-pub use idempotency::{IdempotencySettings, IdempotencyStore, MemoryStore, RedisStore};
-pub use in_process::InProcessBus;
-pub use kafka::Kafka;
-pub use listener::{
+pub use core::context::EventContext;
+pub use core::envelope::{DecodeError, Envelope};
+pub use core::event::{Event, EventKey, EventTypeName};
+pub use core::listener::{
     HandlerError, IntoListener, Listener, ListenerExt, ListenerOptions, State, WithState,
 };
-pub use provision::{ProvisionError, Provisioned};
-pub use publisher::{Delivery, PendingDelivery, PublishError, Publisher};
-pub use record::{Record, Timestamp};
-pub use retry::Backoff;
-pub use stats::ListenerCounts;
-pub use trace::{TRACEPARENT, TraceContext};
+pub use core::retry::Backoff;
+pub use core::schema;
+pub use core::trace::{TRACEPARENT, TraceContext};
+pub use erp_events_macros::{catalog, erp_event, erp_listener, erp_type};
+pub use idempotency::{IdempotencySettings, IdempotencyStore, MemoryStore, RedisStore};
+pub use runtime::dlt;
+pub use runtime::record::{Record, Timestamp};
+pub use runtime::stats::ListenerCounts;
+pub use transport::in_process::InProcessBus;
+pub use transport::kafka::Kafka;
+pub use transport::kafka::embedded::{EmbeddedBroker, EmbeddedError};
+pub use transport::kafka::provision::{ProvisionError, Provisioned};

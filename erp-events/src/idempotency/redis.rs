@@ -5,7 +5,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Claim, IdempotencyStore, StoreError, StoreFuture};
-use crate::context::EventContext;
+use crate::core::context::EventContext;
 
 /// Claims in Redis (7.0 or newer, for `SET … NX GET`), through a reconnecting, multiplexed
 /// connection. A batch of keys costs one round trip.

@@ -26,6 +26,7 @@ class KafkaConfig(
     @Value("\${peer.backoff-ms}") private val backoffMs: Long,
     @Value("\${peer.dlt-suffix}") private val dltSuffix: String,
     @Value("\${peer.ack-mode}") private val ackMode: AckMode,
+    @Value("\${peer.start-at-end}") private val startAtEnd: Boolean,
 ) {
     @Bean
     fun kafkaListenerContainerFactory(
@@ -43,7 +44,7 @@ class KafkaConfig(
         factory.setConsumerFactory(consumerFactory)
         factory.setCommonErrorHandler(DefaultErrorHandler(recoverer, FixedBackOff(backoffMs, 3)))
         factory.containerProperties.ackMode = ackMode
-        factory.containerProperties.setConsumerRebalanceListener(announceAssignments())
+        factory.containerProperties.setConsumerRebalanceListener(announceAssignments(startAtEnd))
         return factory
     }
 
@@ -54,13 +55,21 @@ class KafkaConfig(
     ): ConcurrentKafkaListenerContainerFactory<String, String> {
         val factory = ConcurrentKafkaListenerContainerFactory<String, String>()
         factory.setConsumerFactory(consumerFactory)
-        factory.containerProperties.setConsumerRebalanceListener(announceAssignments())
+        factory.containerProperties.setConsumerRebalanceListener(announceAssignments(false))
         return factory
     }
 
-    /** Reports each assignment, so a test knows when the peer is ready to receive. */
-    private fun announceAssignments() = object : ConsumerAwareRebalanceListener {
+    /**
+     * Reports each assignment, so a test knows when the peer is ready to receive; with
+     * [startAtEnd], first moves to the partitions' ends (what is already there, other tests'
+     * records on a shared broker, is not this run's).
+     */
+    private fun announceAssignments(startAtEnd: Boolean) = object : ConsumerAwareRebalanceListener {
         override fun onPartitionsAssigned(consumer: Consumer<*, *>, partitions: Collection<TopicPartition>) {
+            if (startAtEnd) {
+                consumer.seekToEnd(partitions)
+                partitions.forEach { consumer.position(it) }
+            }
             report.line(
                 mapOf(
                     "kind" to "assigned",

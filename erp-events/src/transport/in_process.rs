@@ -18,10 +18,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::catalog::Catalog;
-use crate::record::{Record, Timestamp};
-use crate::sinks::{DeadLetterFuture, DeadLetterSink, OffsetSink};
-use crate::worker::{Partition, Route};
+use crate::core::catalog::Catalog;
+use crate::runtime::record::{Record, Timestamp};
+use crate::runtime::route::Route;
+use crate::runtime::sinks::{DeadLetterFuture, DeadLetterSink, OffsetSink};
+use crate::runtime::worker::Partition;
 
 /// Records queued per partition and group between a publisher and the group's worker.
 const QUEUE_CAPACITY: usize = 512;

@@ -4,9 +4,9 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 
-use crate::envelope::Envelope;
-use crate::event::Event;
-use crate::retry::Backoff;
+use crate::core::envelope::Envelope;
+use crate::core::event::Event;
+use crate::core::retry::Backoff;
 
 /// A consumer of one event type in one consumer group.
 ///

@@ -25,7 +25,7 @@ use std::process::ExitCode;
 pub use erp_events_catalog::WRITE_SCHEMAS_VAR;
 use erp_events_catalog::{Catalog, EventSchema, check_backward_compatible};
 
-use crate::event::Event;
+use crate::core::event::Event;
 
 /// Writes and checks the schema files of a set of events.
 pub struct SchemaWriter<'c> {

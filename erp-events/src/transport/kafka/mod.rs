@@ -1,14 +1,20 @@
-//! The connection to Kafka: the embedded broker or a real one, as the configuration says.
+//! Kafka as a transport: the connection (the embedded broker or a real one, as the
+//! configuration says) and the settings of every client the framework creates; below it, the
+//! group consumers, the dead-letter producer, the embedded broker and provisioning.
+
+pub(crate) mod consumer;
+pub(crate) mod dead_letters;
+pub mod embedded;
+pub mod provision;
+mod record;
 
 use std::sync::Arc;
 
 use rdkafka::ClientConfig;
 
-use crate::catalog::Catalog;
-use crate::config::Brokers;
-use crate::embedded::{EmbeddedBroker, EmbeddedError};
-use crate::publisher::{PublishError, Publisher};
-use crate::transport::Transports;
+use crate::core::catalog::Catalog;
+use crate::core::config::Brokers;
+use embedded::{EmbeddedBroker, EmbeddedError};
 
 /// A Kafka cluster to publish to and listen on. Cloning shares the cluster (an embedded broker
 /// lives until the last clone is dropped).
@@ -22,6 +28,7 @@ pub struct Kafka {
 impl Kafka {
     /// Connects to `brokers`, starting the embedded broker with the catalog's topics when the
     /// configuration asks for it. A real broker is reached lazily, on first use.
+    #[doc(hidden)]
     pub fn connect(brokers: &Brokers, catalog: &Catalog) -> Result<Self, EmbeddedError> {
         match brokers {
             Brokers::Embedded => Ok(Self::on_embedded(EmbeddedBroker::start(catalog)?, catalog)),
@@ -35,6 +42,7 @@ impl Kafka {
 
     /// The cluster of an embedded broker whose topics were created by hand (`catalog` still
     /// names the dead-letter topics).
+    #[doc(hidden)]
     pub fn on_embedded(broker: EmbeddedBroker, catalog: &Catalog) -> Self {
         Kafka {
             bootstrap: broker.bootstrap_servers().to_owned(),
@@ -81,23 +89,31 @@ impl Kafka {
 
     /// The consumer configuration the framework's listeners use for `group` (at-least-once:
     /// offsets stored only after handling, committed by librdkafka), for hand-written consumers
-    /// that should behave the same.
+    /// that should behave the same; the application's overrides come after it.
     pub fn consumer_config(&self, group: &str) -> ClientConfig {
-        crate::consumer::consumer_config(self, group)
-    }
-
-    /// A publisher whose envelopes name `source` as the publishing service.
-    pub fn publisher(&self, source: &str) -> Result<Publisher, PublishError> {
-        Publisher::new(self, source)
-    }
-
-    /// A publisher whose producer also gets the librdkafka `properties` (e.g.
-    /// `message.timeout.ms`, how long a record may wait for an unreachable broker).
-    pub fn publisher_with_config(
-        &self,
-        source: &str,
-        properties: &[(&str, &str)],
-    ) -> Result<Publisher, PublishError> {
-        Publisher::on(Transports::kafka(self), source, properties)
+        let mut config = self.client_config();
+        config
+            .set("group.id", group)
+            .set("client.id", format!("erp-{group}"))
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "250")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            // A bounded prefetch per partition (each has its own queue), without librdkafka's 1 s
+            // pause once it is full.
+            .set("queued.max.messages.kbytes", "512")
+            .set("fetch.queue.backoff.ms", "20")
+            .set("fetch.message.max.bytes", "524288");
+        if self.embedded().is_some() {
+            // The mock coordinator makes every rebalance after the first (a member leaving, a
+            // restart) wait `session.timeout.ms - 1 s`, even for an empty group; and it holds an
+            // empty fetch for the whole `fetch.wait.max.ms`, not waking when a record arrives.
+            config
+                .set("session.timeout.ms", "2500")
+                .set("heartbeat.interval.ms", "500")
+                .set("fetch.wait.max.ms", "10");
+        }
+        config
     }
 }

@@ -2,12 +2,9 @@
 
 use std::ops::Range;
 
-use rdkafka::Message;
-use rdkafka::message::{BorrowedMessage, Headers};
-
 pub use rdkafka::Timestamp;
 
-use crate::trace::TRACEPARENT;
+use crate::core::trace::TRACEPARENT;
 
 /// Where one header's name and value lie in a record's buffer.
 type HeaderSpan = (Range<u32>, Option<Range<u32>>);
@@ -41,28 +38,6 @@ impl ConsumedRecord for Record {
 
     fn to_record(&self, _topic: &'static str) -> Record {
         self.clone()
-    }
-}
-
-impl ConsumedRecord for BorrowedMessage<'_> {
-    fn offset(&self) -> i64 {
-        Message::offset(self)
-    }
-
-    fn value(&self) -> Option<&[u8]> {
-        self.payload()
-    }
-
-    fn traceparent(&self) -> Option<&str> {
-        let headers = self
-            .headers()?
-            .iter()
-            .map(|header| (header.key, header.value));
-        last_header_str(headers, TRACEPARENT)
-    }
-
-    fn to_record(&self, topic: &'static str) -> Record {
-        Record::from_kafka(topic, self)
     }
 }
 
@@ -124,22 +99,6 @@ impl Record {
         }
     }
 
-    /// Copies a message received from Kafka; `topic` is the listener's (same text, static).
-    pub fn from_kafka(topic: &'static str, message: &BorrowedMessage<'_>) -> Self {
-        let headers = message.headers();
-        let header_list = (0..headers.map_or(0, |h| h.count())).filter_map(move |index| {
-            let header = headers?.try_get(index)?;
-            Some((header.key, header.value))
-        });
-        Record::new(
-            (topic, message.partition(), Message::offset(message)),
-            message.key(),
-            message.payload(),
-            header_list,
-            message.timestamp(),
-        )
-    }
-
     fn slice(&self, range: &Range<u32>) -> &[u8] {
         &self.bytes[range.start as usize..range.end as usize]
     }
@@ -169,7 +128,7 @@ impl Record {
 }
 
 /// The value of the last of `headers` named `name`, as UTF-8.
-fn last_header_str<'a>(
+pub(crate) fn last_header_str<'a>(
     headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
     name: &str,
 ) -> Option<&'a str> {

@@ -4,7 +4,7 @@
 //! attempt count as 4-byte big-endian integers, the offset and the timestamp as 8-byte
 //! big-endian integers. A Spring consumer of `<topic>.DLT` reads our records as its own.
 
-use crate::record::{Record, Timestamp};
+use crate::runtime::record::{Record, Timestamp};
 
 /// The original topic (UTF-8).
 pub const ORIGINAL_TOPIC: &str = "kafka_dlt-original-topic";
@@ -40,6 +40,31 @@ pub struct DeadLetterReason {
     pub message: String,
     /// How many times the handler ran (0 when the record could not be decoded).
     pub attempts: u32,
+}
+
+/// The longest reason written to a dead letter's header: an error quoting a huge value must
+/// not make a huge header.
+const MAX_REASON_BYTES: usize = 1024;
+
+impl DeadLetterReason {
+    /// `error` of type `error_type` after `attempts` runs of the handler, its message cut to
+    /// 1 KiB.
+    pub fn new(error_type: &str, error: &dyn std::fmt::Display, attempts: u32) -> Self {
+        let mut message = error.to_string();
+        if message.len() > MAX_REASON_BYTES {
+            let mut end = MAX_REASON_BYTES;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
+        DeadLetterReason {
+            error_type: error_type.to_owned(),
+            message,
+            attempts,
+        }
+    }
 }
 
 /// What the `kafka_dlt-*` headers of a dead-letter record say.

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::trace::TraceContext;
+use crate::core::trace::TraceContext;
 
 tokio::task_local! {
     static CURRENT: EventContext;

@@ -86,7 +86,7 @@ fn new_span_id() -> [u8; 8] {
 fn nonzero_random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     for chunk in bytes.chunks_mut(8) {
-        let word = crate::ids::random_u64() | 1;
+        let word = crate::core::ids::random_u64() | 1;
         chunk.copy_from_slice(&word.to_le_bytes()[..chunk.len()]);
     }
     bytes

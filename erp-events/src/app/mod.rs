@@ -1,4 +1,8 @@
-//! Assembling an application: the listeners, their store, and running until a signal.
+//! Assembling an application: the listeners, their store, the transports each topic travels
+//! on, and running until a signal.
+
+pub(crate) mod publisher;
+pub(crate) mod transports;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,23 +13,25 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::catalog::Catalog;
-use crate::config::{Config, InProcessTopics};
-use crate::consumer::GroupConsumer;
-use crate::dlt::KafkaDeadLetters;
-use crate::embedded::EmbeddedError;
-use crate::event::Event;
+use crate::app::publisher::{PublishError, Publisher};
+use crate::app::transports::Transports;
+use crate::core::catalog::Catalog;
+use crate::core::config::{Config, InProcessTopics};
+use crate::core::event::Event;
+use crate::core::listener::{IntoListener, Listener};
 use crate::idempotency::{
     IdempotencySettings, IdempotencyStore, MemoryStore, RedisStore, StoreError,
 };
-use crate::in_process::InProcessBus;
-use crate::kafka::Kafka;
-use crate::listener::{IntoListener, Listener};
-use crate::publisher::{PublishError, Publisher};
-use crate::sinks::DeadLetterSink;
-use crate::stats::{CountsChanged, ListenerCounts, ListenerStats};
-use crate::transport::Transports;
-use crate::worker::{Idempotency, ListenerRuntime, Route};
+use crate::runtime::claims::Idempotency;
+use crate::runtime::route::Route;
+use crate::runtime::sinks::DeadLetterSink;
+use crate::runtime::stats::{CountsChanged, ListenerCounts, ListenerStats};
+use crate::runtime::worker::ListenerRuntime;
+use crate::transport::in_process::InProcessBus;
+use crate::transport::kafka::Kafka;
+use crate::transport::kafka::consumer::{GroupConsumer, KafkaRoute};
+use crate::transport::kafka::dead_letters::KafkaDeadLetters;
+use crate::transport::kafka::embedded::EmbeddedError;
 
 /// An application's listeners, ready to run.
 ///
@@ -48,7 +54,7 @@ pub struct App {
 }
 
 /// Builds a listener's runtime once the application starts.
-type BuildRoute = Box<dyn FnOnce(&Wiring) -> Arc<dyn Route>>;
+type BuildRoute = Box<dyn FnOnce(&Wiring) -> Arc<dyn KafkaRoute>>;
 
 /// What every listener runtime is built with.
 struct Wiring {
@@ -112,12 +118,14 @@ pub enum AppError {
 
 impl App {
     /// An application on `kafka` with the in-memory idempotency store.
+    #[doc(hidden)]
     pub fn new(kafka: &Kafka) -> Self {
         Self::on(Transports::kafka(kafka))
     }
 
     /// An application without Kafka: every topic travels in process (the seed's phase before
     /// Kafka, Spring's `ApplicationEvent`), with the catalog's partition counts.
+    #[doc(hidden)]
     pub fn in_process(catalog: &Catalog) -> Self {
         Self::on(Transports {
             kafka: None,
@@ -224,7 +232,7 @@ impl App {
                 state,
                 listener,
             };
-            Arc::new(runtime) as Arc<dyn Route>
+            Arc::new(runtime) as Arc<dyn KafkaRoute>
         }));
         self
     }
@@ -242,7 +250,7 @@ impl App {
             transports: self.transports.clone(),
             changed: self.changed.clone(),
         };
-        let mut groups: BTreeMap<&'static str, Vec<Arc<dyn Route>>> = BTreeMap::new();
+        let mut groups: BTreeMap<&'static str, Vec<Arc<dyn KafkaRoute>>> = BTreeMap::new();
         for build in self.pending {
             let route = build(&wiring);
             let routes = groups.entry(route.group()).or_default();
@@ -270,6 +278,8 @@ impl App {
                 .into_iter()
                 .partition(|route| self.transports.is_in_process(route.topic()));
             if !in_process.is_empty() {
+                let in_process: Vec<Arc<dyn Route>> =
+                    in_process.into_iter().map(|route| route as _).collect();
                 let bus = &self.transports.bus;
                 tasks.push(bus.start_group(
                     group,

@@ -4,9 +4,9 @@ use rdkafka::ClientConfig;
 use rdkafka::client::{Client, DefaultClientContext};
 use rdkafka::error::KafkaError;
 use rdkafka::mocking::MockCluster;
-use rdkafka::types::{RDKafkaRespErr, RDKafkaType};
+use rdkafka::types::RDKafkaType;
 
-use crate::catalog::Catalog;
+use crate::core::catalog::Catalog;
 
 /// An in-process Kafka cluster for examples and tests, reachable on loopback by other clients
 /// and other processes through [`EmbeddedBroker::bootstrap_servers`].
@@ -80,14 +80,18 @@ impl EmbeddedBroker {
                 source,
             })
     }
+}
 
+/// Fault injection, for tests (the `test-util` feature).
+#[cfg(feature = "test-util")]
+impl EmbeddedBroker {
     /// Makes `topic` unavailable (metadata answers "not authorized") or available again, to
     /// simulate a topic a client cannot use.
     pub fn set_topic_available(&self, topic: &str, available: bool) -> Result<(), EmbeddedError> {
         let error = if available {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR
+            rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR
         } else {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
+            rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
         };
         mock_cluster(&self.client)
             .topic_error(topic, error)

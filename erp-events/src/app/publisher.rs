@@ -13,12 +13,12 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use uuid::Uuid;
 
-use crate::context::EventContext;
-use crate::envelope::Envelope;
-use crate::event::Event;
-use crate::kafka::Kafka;
-use crate::trace::{TRACEPARENT, TraceContext};
-use crate::transport::Transports;
+use crate::app::transports::Transports;
+use crate::core::context::EventContext;
+use crate::core::envelope::Envelope;
+use crate::core::event::Event;
+use crate::core::trace::{TRACEPARENT, TraceContext};
+use crate::transport::kafka::Kafka;
 
 /// How many records [`Publisher::publish_all`] keeps unacknowledged at once.
 const PIPELINE_WINDOW: usize = 50_000;
@@ -86,11 +86,6 @@ pub enum PublishError {
 }
 
 impl Publisher {
-    /// A publisher on `kafka` whose envelopes name `source` as the publishing service.
-    pub fn new(kafka: &Kafka, source: &str) -> Result<Self, PublishError> {
-        Self::on(Transports::kafka(kafka), source, &[])
-    }
-
     /// A publisher that sends each topic through the transport `transports` choose for it; its
     /// Kafka producer gets `properties` after the framework's own.
     pub(crate) fn on(
@@ -299,5 +294,24 @@ impl Future for PendingDelivery {
             Ok(Err((source, _))) => Err(PublishError::Kafka { topic, source }),
             Err(_) => Err(PublishError::Canceled { topic }),
         })
+    }
+}
+
+/// Publishing straight on a cluster, for tests and tools that have no [`crate::App`].
+#[doc(hidden)]
+impl Kafka {
+    /// A publisher whose envelopes name `source` as the publishing service.
+    pub fn publisher(&self, source: &str) -> Result<Publisher, PublishError> {
+        Publisher::on(Transports::kafka(self), source, &[])
+    }
+
+    /// A publisher whose producer also gets the librdkafka `properties` (e.g.
+    /// `message.timeout.ms`, how long a record may wait for an unreachable broker).
+    pub fn publisher_with_config(
+        &self,
+        source: &str,
+        properties: &[(&str, &str)],
+    ) -> Result<Publisher, PublishError> {
+        Publisher::on(Transports::kafka(self), source, properties)
     }
 }

@@ -10,9 +10,9 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-use crate::catalog::Catalog;
-use crate::embedded::EmbeddedError;
-use crate::kafka::Kafka;
+use crate::core::catalog::Catalog;
+use crate::transport::kafka::Kafka;
+use crate::transport::kafka::embedded::EmbeddedError;
 
 /// How long provisioning waits for the broker.
 const TIMEOUT: Duration = Duration::from_secs(30);

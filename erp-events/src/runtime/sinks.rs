@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::record::Record;
+use crate::runtime::record::Record;
 
 /// Where a worker reports that every record up to `offset` is handled or dead-lettered.
 pub(crate) trait OffsetSink: Send + Sync + 'static {

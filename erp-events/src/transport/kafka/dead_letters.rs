@@ -1,16 +1,21 @@
-//! Publishing dead letters to each topic's dead-letter topic on Kafka.
+//! Dead letters on Kafka: publishing them to each topic's dead-letter topic, and reading them
+//! back.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::Message;
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
-use crate::kafka::Kafka;
-use crate::record::Record;
-use crate::sinks::{DeadLetterError, DeadLetterFuture, DeadLetterSink};
+use crate::runtime::dlt::{
+    DeadLetter, DeadLetterHeaderError, decode_dead_letter_headers, is_dead_letter_header,
+};
+use crate::runtime::record::Record;
+use crate::runtime::sinks::{DeadLetterError, DeadLetterFuture, DeadLetterSink};
+use crate::transport::kafka::Kafka;
 
 /// How long one dead-letter publish may take before it counts as failed (and is retried).
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -121,6 +126,31 @@ impl DeadLetterSink for KafkaDeadLetters {
                     topic,
                     message: error.to_string(),
                 })
+        })
+    }
+}
+
+impl DeadLetter {
+    /// Reads a record consumed from a dead-letter topic; an error when its dead-letter headers
+    /// are missing or not in Spring's encoding.
+    pub fn from_message(message: &impl Message) -> Result<Self, DeadLetterHeaderError> {
+        let headers: Vec<(&str, Option<&[u8]>)> = message
+            .headers()
+            .map(|headers| headers.iter().map(|h| (h.key, h.value)).collect())
+            .unwrap_or_default();
+        let info = decode_dead_letter_headers(headers.iter().copied())?;
+        Ok(DeadLetter {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+            headers: headers
+                .into_iter()
+                .filter(|(name, _)| !is_dead_letter_header(name))
+                .map(|(name, value)| (name.to_owned(), value.map(<[u8]>::to_vec)))
+                .collect(),
+            info,
         })
     }
 }

@@ -1,8 +1,8 @@
 //! Where each topic's events travel: through Kafka, or through the in-process bus.
 
-use crate::config::InProcessTopics;
-use crate::in_process::InProcessBus;
-use crate::kafka::Kafka;
+use crate::core::config::InProcessTopics;
+use crate::transport::in_process::InProcessBus;
+use crate::transport::kafka::Kafka;
 
 /// The transports of one application and which topics use which.
 #[derive(Debug, Clone)]

@@ -34,7 +34,7 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn key(&self) -> Cow<'_, str>;
 
     /// The payload schema the struct implies: what the schema writer writes for it.
-    fn schema() -> crate::schema::EventSchema;
+    fn schema() -> crate::core::schema::EventSchema;
 }
 
 /// A value usable as an event's key field.

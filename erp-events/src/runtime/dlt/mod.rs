@@ -2,8 +2,6 @@
 
 mod dead_letter;
 mod headers;
-mod publisher;
 
 pub use dead_letter::DeadLetter;
 pub use headers::*;
-pub(crate) use publisher::KafkaDeadLetters;

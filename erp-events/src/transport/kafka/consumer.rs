@@ -9,6 +9,8 @@
 //! what is done is committed, and librdkafka drops what it prefetched.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -24,14 +26,36 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::kafka::Kafka;
-use crate::sinks::OffsetSink;
-use crate::worker::{Partition, RecordSource, Route};
+use crate::core::listener::Listener;
+use crate::runtime::route::Route;
+use crate::runtime::sinks::OffsetSink;
+use crate::runtime::worker::{ListenerRuntime, Partition, RecordSource};
 
 type PartitionKey = (&'static str, i32);
 
 /// One assigned partition's queue, split off its consumer's.
 pub(crate) type KafkaPartitionQueue = StreamPartitionQueue<GroupContext>;
+
+/// A listener's runtime as a Kafka group consumer drives it: each assigned partition read in
+/// place from its own queue.
+pub(crate) trait KafkaRoute: Route {
+    /// Starts a worker for one partition, reading its queue in place.
+    fn start_kafka_partition(
+        self: Arc<Self>,
+        partition: Partition,
+        queue: KafkaPartitionQueue,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+impl<L: Listener> KafkaRoute for ListenerRuntime<L> {
+    fn start_kafka_partition(
+        self: Arc<Self>,
+        partition: Partition,
+        queue: KafkaPartitionQueue,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move { self.run_partition(partition, queue.stream()).await })
+    }
+}
 
 /// A running partition worker.
 struct ActiveWorker {
@@ -51,7 +75,7 @@ struct Workers {
 /// get a worker, revoked ones lose theirs and have what is done committed.
 pub(crate) struct GroupContext {
     group: &'static str,
-    routes: HashMap<&'static str, Arc<dyn Route>>,
+    routes: HashMap<&'static str, Arc<dyn KafkaRoute>>,
     workers: Mutex<Workers>,
     offsets: Mutex<FinishedOffsets>,
     /// The consumer this context belongs to (set once it exists), to split partition queues.
@@ -131,7 +155,11 @@ impl ConsumerContext for GroupContext {
 }
 
 impl GroupContext {
-    fn route_of(&self, topic: &str, partition: i32) -> Option<(&Arc<dyn Route>, PartitionKey)> {
+    fn route_of(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Option<(&Arc<dyn KafkaRoute>, PartitionKey)> {
         let route = self.routes.get(topic)?;
         Some((route, (route.topic(), partition)))
     }
@@ -256,34 +284,6 @@ impl OffsetSink for KafkaOffsets {
     }
 }
 
-/// Consumer settings the framework relies on; the application's overrides come after them.
-pub(crate) fn consumer_config(kafka: &Kafka, group: &str) -> rdkafka::ClientConfig {
-    let mut config = kafka.client_config();
-    config
-        .set("group.id", group)
-        .set("client.id", format!("erp-{group}"))
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "250")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "10000")
-        // A bounded prefetch per partition (each has its own queue), without librdkafka's 1 s
-        // pause once it is full.
-        .set("queued.max.messages.kbytes", "512")
-        .set("fetch.queue.backoff.ms", "20")
-        .set("fetch.message.max.bytes", "524288");
-    if kafka.embedded().is_some() {
-        // The mock coordinator makes every rebalance after the first (a member leaving, a
-        // restart) wait `session.timeout.ms - 1 s`, even for an empty group; and it holds an
-        // empty fetch for the whole `fetch.wait.max.ms`, not waking when a record arrives.
-        config
-            .set("session.timeout.ms", "2500")
-            .set("heartbeat.interval.ms", "500")
-            .set("fetch.wait.max.ms", "10");
-    }
-    config
-}
-
 /// The consumer of one group, serving its rebalances until stopped.
 pub(crate) struct GroupConsumer {
     group: &'static str,
@@ -297,7 +297,7 @@ impl GroupConsumer {
     pub(crate) fn new(
         config: rdkafka::ClientConfig,
         group: &'static str,
-        routes: Vec<Arc<dyn Route>>,
+        routes: Vec<Arc<dyn KafkaRoute>>,
         stop: CancellationToken,
         shutdown_timeout: Duration,
     ) -> Result<Self, KafkaError> {

@@ -16,10 +16,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::context::EventContext;
-use crate::event::Event;
-use crate::ids::new_event_id;
-use crate::trace::TraceContext;
+use crate::core::context::EventContext;
+use crate::core::event::Event;
+use crate::core::ids::new_event_id;
+use crate::core::trace::TraceContext;
 
 /// An event with its metadata, exactly as it travels on Kafka.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

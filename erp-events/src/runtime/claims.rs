@@ -1,0 +1,167 @@
+//! Claims of an idempotent listener's records: taken per batch in one store call, resolved per
+//! record (waiting while another consumer holds one), confirmed or released per batch.
+//! Fail-closed: while the store is unreachable the partition waits; nothing runs unchecked.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, warn};
+
+use crate::core::listener::ListenerOptions;
+use crate::idempotency::{Claim, IdempotencySettings, IdempotencyStore, StoreFuture};
+use crate::runtime::stop::{Stopped, WAIT, sleep_unless_stopped, until_it_works};
+
+/// The store of an idempotent listener, with the lease its retries need.
+pub(crate) struct Idempotency {
+    store: Arc<dyn IdempotencyStore>,
+    pub(crate) done_ttl: Duration,
+    lease: Duration,
+}
+
+/// Claims of one batch: what each key found, and what became of it.
+#[derive(Default)]
+pub(crate) struct ClaimBook {
+    found: HashMap<String, Claim>,
+    handled: HashSet<String>,
+    to_release: Vec<String>,
+}
+
+impl ClaimBook {
+    /// `key`'s event was handled: its claim becomes `done` when the batch settles.
+    pub(crate) fn handled(&mut self, key: Option<String>) {
+        self.handled.extend(key);
+    }
+
+    /// `key`'s event was not handled (dead-lettered, or stopped): its claim is released so a
+    /// redelivery runs.
+    pub(crate) fn release(&mut self, key: Option<String>) {
+        self.to_release.extend(key);
+    }
+}
+
+impl Idempotency {
+    /// Claims in `store`, leased long enough for `options`' retries.
+    pub(crate) fn new(
+        store: Arc<dyn IdempotencyStore>,
+        settings: IdempotencySettings,
+        options: &ListenerOptions,
+    ) -> Self {
+        Idempotency {
+            store,
+            done_ttl: settings.done_ttl,
+            lease: settings.lease + options.backoff.total(options.retries),
+        }
+    }
+
+    /// Claims the batch's keys in one call.
+    pub(crate) async fn claim_batch(
+        &self,
+        stop: &CancellationToken,
+        keys: &[Option<String>],
+    ) -> Result<ClaimBook, Stopped> {
+        let mut seen = HashSet::new();
+        let keys: Vec<String> = keys
+            .iter()
+            .flatten()
+            .filter(|key| seen.insert(key.as_str()))
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return Ok(ClaimBook::default());
+        }
+        let found = fail_closed(stop, "claim", || self.store.claim(&keys, self.lease)).await?;
+        Ok(ClaimBook {
+            found: keys.into_iter().zip(found).collect(),
+            ..ClaimBook::default()
+        })
+    }
+
+    /// Decides a record's claim: the batch's answer, or (for a key seen earlier in the batch,
+    /// or held by someone else) a fresh claim, waiting while another holder has it.
+    pub(crate) async fn resolve(
+        &self,
+        stop: &CancellationToken,
+        key: &str,
+        claims: &mut ClaimBook,
+    ) -> Result<Claim, Stopped> {
+        let mut claim = match claims.found.remove(key) {
+            Some(claim) => claim,
+            // Seen earlier in this batch: handled, or failed and still ours to run again.
+            None if claims.handled.contains(key) => return Ok(Claim::Done),
+            None => match claims.to_release.iter().position(|held| held == key) {
+                Some(held) => {
+                    claims.to_release.swap_remove(held);
+                    Claim::Acquired
+                }
+                None => Claim::InProgress,
+            },
+        };
+        let keys = [key.to_owned()];
+        let mut waits = 0;
+        while claim == Claim::InProgress {
+            waits += 1;
+            if waits == 1 {
+                debug!("event claimed by another consumer; waiting");
+            }
+            sleep_unless_stopped(stop, WAIT.delay(waits)).await?;
+            let found = fail_closed(stop, "claim", || self.store.claim(&keys, self.lease)).await?;
+            claim = found.first().copied().unwrap_or(Claim::InProgress);
+        }
+        Ok(claim)
+    }
+
+    /// Confirms what was handled and releases what was not.
+    pub(crate) async fn settle(&self, stop: &CancellationToken, claims: ClaimBook) {
+        if !claims.handled.is_empty() {
+            let handled: Vec<String> = claims.handled.into_iter().collect();
+            let confirm = || self.store.confirm(&handled, self.done_ttl);
+            let confirmed = match fail_closed(stop, "confirm", confirm).await {
+                Ok(()) => Ok(()),
+                // Stopping: one last try, so finished work is not left claimed until the lease ends.
+                Err(Stopped) => confirm().await,
+            };
+            if let Err(error) = confirmed {
+                warn!(
+                    %error,
+                    count = handled.len(),
+                    "handled events not confirmed before stopping; their claims expire with the lease"
+                );
+            }
+        }
+        let unstarted = claims
+            .found
+            .into_iter()
+            .filter(|(_, claim)| *claim == Claim::Acquired)
+            .map(|(key, _)| key);
+        let release: Vec<String> = claims.to_release.into_iter().chain(unstarted).collect();
+        if release.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.release(&release).await {
+            warn!(%error, count = release.len(), "claims not released; they expire with the lease");
+        }
+    }
+}
+
+/// Calls the store until it answers, backing off while it is unreachable (fail-closed).
+async fn fail_closed<'a, T>(
+    stop: &CancellationToken,
+    operation: &str,
+    call: impl FnMut() -> StoreFuture<'a, T>,
+) -> Result<T, Stopped> {
+    let (value, failures) = until_it_works(stop, call, |error, failures| {
+        if failures == 1 {
+            error!(%error, operation, "idempotency store unreachable; this partition waits (nothing is handled without the check)");
+        }
+    })
+    .await?;
+    if failures > 0 {
+        warn!(
+            operation,
+            failures, "idempotency store answers again; resuming"
+        );
+    }
+    Ok(value)
+}

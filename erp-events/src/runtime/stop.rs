@@ -1,0 +1,61 @@
+//! A worker's stop signal (shutdown, or its partition revoked), and the waits that give way to
+//! it.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::core::retry::Backoff;
+
+/// The worker was told to stop before finishing a record.
+#[derive(Debug)]
+pub(crate) struct Stopped;
+
+/// Waiting on an unreachable store or dead-letter topic, or on another holder's claim.
+pub(crate) const WAIT: Backoff = Backoff {
+    initial: Duration::from_millis(50),
+    multiplier: 2.0,
+    max: Duration::from_secs(2),
+};
+
+/// `future`'s output, unless `stop` fires first.
+pub(crate) async fn unless_stopped<T>(
+    stop: &CancellationToken,
+    future: impl Future<Output = T>,
+) -> Result<T, Stopped> {
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => Err(Stopped),
+        value = future => Ok(value),
+    }
+}
+
+/// Sleeps for `delay`, unless `stop` fires first.
+pub(crate) async fn sleep_unless_stopped(
+    stop: &CancellationToken,
+    delay: Duration,
+) -> Result<(), Stopped> {
+    unless_stopped(stop, tokio::time::sleep(delay)).await
+}
+
+/// Calls `call` until it succeeds, backing off ([`WAIT`]) after each failure, which
+/// `on_failure` reports with the count so far. Returns the value and how many calls failed.
+pub(crate) async fn until_it_works<T, E: Display, F: Future<Output = Result<T, E>>>(
+    stop: &CancellationToken,
+    mut call: impl FnMut() -> F,
+    mut on_failure: impl FnMut(&E, u32),
+) -> Result<(T, u32), Stopped> {
+    let mut failures = 0;
+    loop {
+        match unless_stopped(stop, call()).await? {
+            Ok(value) => return Ok((value, failures)),
+            Err(error) => {
+                failures += 1;
+                on_failure(&error, failures);
+                sleep_unless_stopped(stop, WAIT.delay(failures)).await?;
+            }
+        }
+    }
+}

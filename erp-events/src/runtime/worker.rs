@@ -1,0 +1,320 @@
+//! Processing one partition of one listener: records in order, each claimed, handled with
+//! retries or dead-lettered, and only then marked done for the transport. Claims are taken and
+//! confirmed per batch (one store round trip each, see [`crate::runtime::claims`]); a handled
+//! record whose offset is committed before its confirmation is never redelivered, so the order
+//! of the two does not matter.
+//!
+//! A worker never panics on input and never reports an offset whose record was neither handled
+//! nor dead-lettered. When the idempotency store or the dead-letter topic is unreachable it
+//! waits, retrying with backoff, and its queue fills until the transport stops fetching for it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, Span, debug, error, warn};
+
+use crate::core::context::{ClaimMarker, EventContext, RecordTrace};
+use crate::core::envelope::{DecodeError, Envelope};
+use crate::core::listener::{HandlerError, Listener, ListenerOptions};
+use crate::core::trace::TraceContext;
+use crate::idempotency::{Claim, idempotency_key};
+use crate::runtime::claims::{ClaimBook, Idempotency};
+use crate::runtime::dlt::{DECODE_ERROR_TYPE, DeadLetterReason, dead_letter_headers};
+use crate::runtime::record::{ConsumedRecord, Record};
+use crate::runtime::sinks::{DeadLetterSink, OffsetSink};
+use crate::runtime::stats::ListenerStats;
+use crate::runtime::stop::{Stopped, sleep_unless_stopped, unless_stopped, until_it_works};
+
+/// Records taken from the queue, claimed and confirmed together.
+const MAX_BATCH: usize = 64;
+
+/// A listener with everything its workers share.
+pub(crate) struct ListenerRuntime<L: Listener> {
+    pub(crate) listener: L,
+    pub(crate) state: L::State,
+    pub(crate) options: ListenerOptions,
+    pub(crate) idempotency: Option<Idempotency>,
+    pub(crate) concurrency: Arc<Semaphore>,
+    pub(crate) dead_letters: Arc<dyn DeadLetterSink>,
+    pub(crate) stats: Arc<ListenerStats>,
+}
+
+/// One partition's place in its transport.
+pub(crate) struct Partition {
+    pub(crate) topic: &'static str,
+    pub(crate) partition: i32,
+    pub(crate) offsets: Arc<dyn OffsetSink>,
+    pub(crate) stop: CancellationToken,
+}
+
+/// Where a partition's worker takes its records from, in order. While the worker is busy it
+/// takes nothing, and the source's bound (librdkafka's prefetch limit, a bounded queue) holds
+/// the rest back.
+pub(crate) trait RecordSource: Send {
+    /// The records it yields.
+    type Record: ConsumedRecord + Send + Sync;
+    /// The next record, waiting for one; `None` once the source is closed.
+    fn next_record(&mut self) -> impl Future<Output = Option<Self::Record>> + Send;
+    /// The next record if one is ready now.
+    fn ready_record(&mut self) -> Option<Self::Record>;
+}
+
+impl RecordSource for mpsc::Receiver<Record> {
+    type Record = Record;
+
+    fn next_record(&mut self) -> impl Future<Output = Option<Record>> + Send {
+        self.recv()
+    }
+
+    fn ready_record(&mut self) -> Option<Record> {
+        self.try_recv().ok()
+    }
+}
+
+/// What became of a record; each lets its offset be stored.
+enum Outcome {
+    Handled,
+    Skipped,
+    DeadLettered,
+}
+
+/// How a record's attempts ended.
+enum Attempts {
+    Succeeded,
+    GaveUp { error: HandlerError, attempts: u32 },
+}
+
+impl<L: Listener> ListenerRuntime<L> {
+    /// Processes `source` until it closes or `partition.stop` fires.
+    pub(crate) async fn run_partition<S: RecordSource>(
+        self: Arc<Self>,
+        partition: Partition,
+        mut source: S,
+    ) {
+        let stop = &partition.stop;
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while let Ok(Some(first)) = unless_stopped(stop, source.next_record()).await {
+            batch.clear();
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match source.ready_record() {
+                    Some(record) => batch.push(record),
+                    None => break,
+                }
+            }
+            let Ok(permit) = unless_stopped(stop, self.concurrency.acquire()).await else {
+                return;
+            };
+            let processed = self.process_batch(&partition, &batch).await;
+            drop(permit);
+            if processed.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn process_batch<R: ConsumedRecord + Sync>(
+        &self,
+        p: &Partition,
+        batch: &[R],
+    ) -> Result<(), Stopped> {
+        let decoded: Vec<Result<Envelope<L::Event>, DecodeError>> = batch
+            .iter()
+            .map(|record| Envelope::decode_event(record.value().unwrap_or_default()))
+            .collect();
+        let keys: Vec<Option<String>> = decoded
+            .iter()
+            .map(|envelope| {
+                let envelope = envelope.as_ref().ok()?;
+                self.idempotency.as_ref()?;
+                Some(idempotency_key(L::GROUP, &envelope.event_id))
+            })
+            .collect();
+        let mut claims = match &self.idempotency {
+            Some(idempotency) => idempotency.claim_batch(&p.stop, &keys).await?,
+            None => ClaimBook::default(),
+        };
+        let mut outcome = Ok(());
+        let mut done = None;
+        for ((record, envelope), key) in batch.iter().zip(decoded).zip(keys) {
+            if p.stop.is_cancelled() {
+                // Revoked or shutting down: the rest of the batch is redelivered.
+                outcome = Err(Stopped);
+                break;
+            }
+            let span = tracing::info_span!(
+                "erp.record",
+                topic = p.topic,
+                partition = p.partition,
+                offset = record.offset(),
+                group = L::GROUP,
+                listener = L::NAME,
+                event_id = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
+                attempt = tracing::field::Empty,
+            );
+            let processing = self.process_record(p, record, envelope, key, &mut claims);
+            // Entering a span nobody listens to still costs a move of the whole future.
+            let processed = if span.is_disabled() {
+                processing.await
+            } else {
+                processing.instrument(span).await
+            };
+            match processed {
+                Ok(Outcome::Handled) => self.stats.handled(),
+                Ok(Outcome::Skipped) => self.stats.duplicate(),
+                Ok(Outcome::DeadLettered) => self.stats.dead_lettered(),
+                Err(Stopped) => {
+                    outcome = Err(Stopped);
+                    break;
+                }
+            }
+            done = Some(record.offset());
+        }
+        // Stored before the claims settle: a handled record is never redelivered, even while
+        // the store is unreachable and its confirmation waits.
+        if let Some(offset) = done {
+            p.offsets.store(p.topic, p.partition, offset);
+        }
+        if let Some(idempotency) = &self.idempotency {
+            idempotency.settle(&p.stop, claims).await;
+        }
+        outcome
+    }
+
+    async fn process_record<R: ConsumedRecord + Sync>(
+        &self,
+        p: &Partition,
+        record: &R,
+        decoded: Result<Envelope<L::Event>, DecodeError>,
+        key: Option<String>,
+        claims: &mut ClaimBook,
+    ) -> Result<Outcome, Stopped> {
+        let envelope = match decoded {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                let reason = DeadLetterReason::new(DECODE_ERROR_TYPE, &error, 0);
+                return self.dead_letter(p, record, reason).await;
+            }
+        };
+        let span = Span::current();
+        span.record("event_id", tracing::field::display(envelope.event_id));
+        if let Some(trace_id) = &envelope.trace_id {
+            span.record("trace_id", trace_id.as_str());
+        }
+        let claim = match (&self.idempotency, &key) {
+            (Some(idempotency), Some(key)) => {
+                if idempotency.resolve(&p.stop, key, claims).await? == Claim::Done {
+                    debug!("duplicate event skipped");
+                    return Ok(Outcome::Skipped);
+                }
+                Some(ClaimMarker {
+                    key: key.clone(),
+                    done_ttl: idempotency.done_ttl,
+                })
+            }
+            _ => None,
+        };
+        match self.handle_with_retries(p, record, envelope, claim).await {
+            Ok(Attempts::Succeeded) => {
+                claims.handled(key);
+                Ok(Outcome::Handled)
+            }
+            Ok(Attempts::GaveUp { error, attempts }) => {
+                let reason = DeadLetterReason::new(error.type_name(), &error, attempts);
+                // Whether or not it reaches the DLT now, the claim must not block a redelivery.
+                claims.release(key);
+                self.dead_letter(p, record, reason).await
+            }
+            Err(Stopped) => {
+                claims.release(key);
+                Err(Stopped)
+            }
+        }
+    }
+
+    /// Runs the handler, retrying retryable failures with backoff.
+    async fn handle_with_retries<R: ConsumedRecord + Sync>(
+        &self,
+        p: &Partition,
+        record: &R,
+        first: Envelope<L::Event>,
+        claim: Option<ClaimMarker>,
+    ) -> Result<Attempts, Stopped> {
+        // The producer's trace: its envelope's `traceId` (ours and the seed's Kotlin producer
+        // always write it, and it is decoded already), else the `traceparent` header. Reading a
+        // header makes librdkafka unpack all of the record's headers, which costs the listener
+        // about 8% of its throughput (`erp-events-bench consume`): only when needed.
+        let parent = first
+            .trace_id
+            .as_deref()
+            .and_then(TraceContext::continuing)
+            .or_else(|| record.traceparent().and_then(TraceContext::parse));
+        let mut context = EventContext::new().continuing_record(RecordTrace(parent));
+        if let Some(user) = &first.user_id {
+            context = context.with_user(user.clone());
+        }
+        if let Some(claim) = claim {
+            context = context.with_claim(claim);
+        }
+        let mut next = Some(first);
+        let mut attempt = 1;
+        loop {
+            Span::current().record("attempt", attempt);
+            let result = match next.take() {
+                Some(envelope) => Ok(envelope),
+                // A retry decodes the record again: events need not be `Clone`.
+                None => Envelope::decode_event(record.value().unwrap_or_default())
+                    .map_err(HandlerError::permanent),
+            };
+            let result = match result {
+                Ok(envelope) => {
+                    let handling = self.listener.handle(envelope, &self.state);
+                    context.clone().scope(handling).await
+                }
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(()) => return Ok(Attempts::Succeeded),
+                Err(error) if error.is_permanent() || attempt > self.options.retries => {
+                    return Ok(Attempts::GaveUp {
+                        error,
+                        attempts: attempt,
+                    });
+                }
+                Err(error) => {
+                    self.stats.retried();
+                    let delay = self.options.backoff.delay(attempt);
+                    warn!(%error, attempt, ?delay, "handler failed; retrying");
+                    sleep_unless_stopped(&p.stop, delay).await?;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Publishes `record` to its dead-letter topic, retrying until it is there.
+    async fn dead_letter(
+        &self,
+        p: &Partition,
+        record: &(impl ConsumedRecord + Sync),
+        reason: DeadLetterReason,
+    ) -> Result<Outcome, Stopped> {
+        let record = &record.to_record(p.topic);
+        warn!(
+            reason = %reason.message,
+            error_type = %reason.error_type,
+            attempts = reason.attempts,
+            "sending record to the dead-letter topic"
+        );
+        let headers = dead_letter_headers(record, L::GROUP, &reason);
+        let publish = || self.dead_letters.publish(record, headers.clone());
+        until_it_works(&p.stop, publish, |error, failures| {
+            error!(%error, failures, "dead-letter publish failed; the record stays uncommitted and is tried again");
+        })
+        .await?;
+        Ok(Outcome::DeadLettered)
+    }
+}
