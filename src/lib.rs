@@ -4,6 +4,7 @@
 //! The examples (`cargo run --example <name>`) run these modules; the integration tests run the
 //! same code and check what the listeners did.
 
+pub mod apache_kafka;
 pub mod audit;
 pub mod clinical;
 pub mod demo;

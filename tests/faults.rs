@@ -9,12 +9,14 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use erp_demo::apache_kafka::ApacheKafka;
 use erp_demo::inventory::{InventoryMovement, MovementAction};
 use erp_events::idempotency::idempotency_key;
 use erp_events::{
-    App, Envelope, HandlerError, Kafka, ListenerExt, PublishError, RedisStore, State, erp_listener,
+    App, Brokers, Envelope, HandlerError, Kafka, ListenerExt, PublishError, RedisStore, State,
+    erp_listener,
 };
-use support::services::{RedisServer, external_or_embedded_kafka, redis_url};
+use support::services::{RedisServer, external_brokers, external_or_embedded_kafka, redis_url};
 use support::{PATIENCE, Probe, committed, kafka, probed_once};
 
 const TOPIC: &str = "erp.inventory.movements";
@@ -175,8 +177,34 @@ async fn with_the_effect_and_the_done_marker_in_one_transaction_nothing_repeats(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishing_and_consuming_survive_a_broker_outage() {
     let kafka = kafka();
+    let broker = kafka.embedded().expect("the embedded broker");
+    survive_an_outage(
+        &kafka,
+        || broker.broker_down(1).unwrap(),
+        || broker.broker_up(1).unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_and_consuming_survive_an_apache_kafka_restart() {
+    if external_brokers("publishing_and_consuming_survive_an_apache_kafka_restart").is_none() {
+        return;
+    }
+    // A broker of this test's own, stopped and started again on its log dir.
+    let broker = ApacheKafka::start("kafka-outage");
+    let catalog = erp_events::catalog!();
+    let kafka = Kafka::connect(&Brokers::External(broker.bootstrap()), catalog).unwrap();
+    kafka.provision(catalog, 1).await.unwrap();
+    survive_an_outage(&kafka, || broker.stop(), || broker.restart()).await;
+}
+
+/// Publishes and handles 100 events, takes the broker down (`down`), publishes 100 more
+/// (waiting, and with an impatient publisher that says why it failed), brings it back (`up`),
+/// and checks that every event was handled once and committed.
+async fn survive_an_outage(kafka: &Kafka, down: impl FnOnce(), up: impl FnOnce()) {
     let probe = Probe::succeeding();
-    let running = App::new(&kafka)
+    let running = App::new(kafka)
         .listener(probed_once.with_state(probe.clone()))
         .start()
         .unwrap();
@@ -188,9 +216,12 @@ async fn publishing_and_consuming_survive_a_broker_outage() {
     };
     publisher.publish_all(&batch(0)).await.unwrap();
     probe.wait_for_calls(100).await;
+    poll_until("the first 100 committed", PATIENCE, || {
+        committed(kafka, "search-sync", TOPIC).values().sum::<i64>() == 100
+    })
+    .await;
 
-    let broker = kafka.embedded().expect("the embedded broker");
-    broker.broker_down(1).unwrap();
+    tokio::task::block_in_place(down);
     // The default publisher keeps its records until the broker is back...
     let pending = tokio::spawn({
         let publisher = publisher.clone();
@@ -209,7 +240,7 @@ async fn publishing_and_consuming_survive_a_broker_outage() {
         !pending.is_finished(),
         "nothing is acknowledged while the broker is down"
     );
-    broker.broker_up(1).unwrap();
+    tokio::task::block_in_place(up);
     let deliveries = pending
         .await
         .unwrap()
@@ -224,7 +255,7 @@ async fn publishing_and_consuming_survive_a_broker_outage() {
         (0..200).collect::<Vec<_>>(),
         "each event once, none lost"
     );
-    let total: i64 = committed(&kafka, "search-sync", TOPIC).values().sum();
+    let total: i64 = committed(kafka, "search-sync", TOPIC).values().sum();
     assert_eq!(total, 200);
 }
 

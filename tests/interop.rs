@@ -337,7 +337,8 @@ async fn our_dead_letter_read_by_spring(kafka: &Kafka, peer: &SpringPeer, run: &
             ("peer.read-dlt", "true"),
             ("peer.dlt-topic", &dead_letter_topic),
             ("peer.group", &format!("spring-dlt-{run}")),
-            ("peer.products", run),
+            // This dead letter only: the run may have dead-lettered others there already.
+            ("peer.products", &product),
         ])
         .await;
     let dead = spring.wait_for("dead-letter", 1).await.remove(0);

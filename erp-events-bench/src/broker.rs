@@ -2,10 +2,9 @@
 //! one, or Apache Kafka (`scripts/kafka`, in a folder of its own) for the pairs whose peer the
 //! mock cluster does not serve: Java's client gets no answer from it.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
+use erp_demo::apache_kafka::ApacheKafka;
 use erp_events::{Brokers, EmbeddedBroker, Kafka};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -43,7 +42,7 @@ impl Broker {
                 }
             }
             BrokerKind::Apache => {
-                let apache = ApacheKafka::start();
+                let apache = ApacheKafka::start("kafka-bench");
                 let kafka = Kafka::connect(&Brokers::External(apache.bootstrap()), catalog)
                     .expect("connect");
                 create_topics(&kafka, &[topic, &dead_letter_topic], partitions).await;
@@ -71,54 +70,4 @@ async fn create_topics(kafka: &Kafka, names: &[&str], partitions: i32) {
     {
         result.expect("topic created");
     }
-}
-
-/// An Apache Kafka broker in `target/kafka-bench/`, stopped when dropped.
-struct ApacheKafka {
-    home: PathBuf,
-    port: u16,
-}
-
-impl ApacheKafka {
-    fn start() -> Self {
-        let free_port = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|listener| listener.local_addr())
-                .expect("a free port")
-                .port()
-        };
-        let apache = ApacheKafka {
-            home: workspace().join("target/kafka-bench"),
-            port: free_port(),
-        };
-        let controller = free_port();
-        let status = apache
-            .script("start")
-            .env("KAFKA_PORT", apache.port.to_string())
-            .env("KAFKA_CONTROLLER_PORT", controller.to_string())
-            .status()
-            .expect("run scripts/kafka");
-        assert!(status.success(), "scripts/kafka start failed");
-        apache
-    }
-
-    fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn script(&self, command: &str) -> Command {
-        let mut script = Command::new(workspace().join("scripts/kafka"));
-        script.arg(command).env("KAFKA_HOME", &self.home);
-        script
-    }
-}
-
-impl Drop for ApacheKafka {
-    fn drop(&mut self) {
-        let _ = self.script("stop").status();
-    }
-}
-
-fn workspace() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }

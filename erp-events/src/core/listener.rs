@@ -146,6 +146,24 @@ impl HandlerError {
         }
     }
 
+    /// A handler that panicked: a failed attempt like any other (retried, then dead-lettered
+    /// with the panic's message), as Spring treats an exception thrown by a listener.
+    pub(crate) fn panicked(payload: Box<dyn std::any::Any + Send>) -> Self {
+        let message = match payload.downcast::<String>() {
+            Ok(message) => *message,
+            Err(payload) => match payload.downcast::<&'static str>() {
+                Ok(message) => (*message).to_owned(),
+                Err(_) => "a panic without a message".to_owned(),
+            },
+        };
+        HandlerError {
+            permanent: false,
+            // Its public path, not the module it is defined in.
+            type_name: "erp_events::Panicked",
+            source: Box::new(Panicked(message)),
+        }
+    }
+
     /// Whether retrying is pointless.
     pub fn is_permanent(&self) -> bool {
         self.permanent
@@ -156,6 +174,11 @@ impl HandlerError {
         self.type_name
     }
 }
+
+/// A handler panicked; its dead letters name this type and the panic's message.
+#[derive(Debug, thiserror::Error)]
+#[error("the handler panicked: {0}")]
+pub struct Panicked(String);
 
 impl<E: Error + Send + Sync + 'static> From<E> for HandlerError {
     fn from(error: E) -> Self {

@@ -9,8 +9,10 @@
 //! waits, retrying with backoff, and its queue fills until the transport stops fetching for it.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, debug, error, warn};
@@ -271,8 +273,15 @@ impl<L: Listener> ListenerRuntime<L> {
             };
             let result = match result {
                 Ok(envelope) => {
-                    let handling = self.listener.handle(envelope, &self.state);
-                    context.clone().scope(handling).await
+                    let handling = context
+                        .clone()
+                        .scope(self.listener.handle(envelope, &self.state));
+                    // A panic is a failed attempt: the worker, its partition and the records
+                    // after this one go on.
+                    AssertUnwindSafe(handling)
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|panic| Err(HandlerError::panicked(panic)))
                 }
                 Err(error) => Err(error),
             };

@@ -1,0 +1,72 @@
+//! An Apache Kafka broker of a test's or a benchmark's own, run by `scripts/kafka` in a folder
+//! under `target/` on free loopback ports, that its owner can stop and restart (an outage) and
+//! that is stopped when dropped. Needs Java and Maven (the script fetches the broker once).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A private Apache Kafka broker.
+pub struct ApacheKafka {
+    home: PathBuf,
+    port: u16,
+    controller_port: u16,
+}
+
+impl ApacheKafka {
+    /// Formats a fresh broker in `target/<folder>` and starts it.
+    pub fn start(folder: &str) -> Self {
+        let broker = ApacheKafka {
+            home: workspace().join("target").join(folder),
+            port: free_port(),
+            controller_port: free_port(),
+        };
+        broker.run("start");
+        broker
+    }
+
+    /// The broker's `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the broker cleanly; its log dir stays for [`ApacheKafka::restart`].
+    pub fn stop(&self) {
+        self.run("stop");
+    }
+
+    /// Starts the stopped broker again on its log dir and ports.
+    pub fn restart(&self) {
+        self.run("restart");
+    }
+
+    fn run(&self, command: &str) {
+        let status = Command::new(workspace().join("scripts/kafka"))
+            .arg(command)
+            .env("KAFKA_HOME", &self.home)
+            .env("KAFKA_PORT", self.port.to_string())
+            .env("KAFKA_CONTROLLER_PORT", self.controller_port.to_string())
+            .status()
+            .expect("run scripts/kafka");
+        assert!(status.success(), "scripts/kafka {command} failed");
+    }
+}
+
+impl Drop for ApacheKafka {
+    fn drop(&mut self) {
+        let _ = Command::new(workspace().join("scripts/kafka"))
+            .arg("stop")
+            .env("KAFKA_HOME", &self.home)
+            .status();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
