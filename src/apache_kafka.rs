@@ -40,23 +40,25 @@ impl ApacheKafka {
     }
 
     fn run(&self, command: &str) {
-        let status = Command::new(workspace().join("scripts/kafka"))
+        let status = self.script(command).status().expect("run scripts/kafka");
+        assert!(status.success(), "scripts/kafka {command} failed");
+    }
+
+    fn script(&self, command: &str) -> Command {
+        let mut script = Command::new(workspace().join("scripts/kafka"));
+        script
             .arg(command)
             .env("KAFKA_HOME", &self.home)
             .env("KAFKA_PORT", self.port.to_string())
-            .env("KAFKA_CONTROLLER_PORT", self.controller_port.to_string())
-            .status()
-            .expect("run scripts/kafka");
-        assert!(status.success(), "scripts/kafka {command} failed");
+            .env("KAFKA_CONTROLLER_PORT", self.controller_port.to_string());
+        script
     }
 }
 
 impl Drop for ApacheKafka {
     fn drop(&mut self) {
-        let _ = Command::new(workspace().join("scripts/kafka"))
-            .arg("stop")
-            .env("KAFKA_HOME", &self.home)
-            .status();
+        // Never panics: the broker may be stopped already.
+        let _ = self.script("stop").status();
     }
 }
 
