@@ -279,3 +279,13 @@ async fn a_module_moves_to_kafka_by_configuration_only() {
         );
     }
 }
+
+#[test]
+fn the_readme_quick_start_is_the_service_example() {
+    let readme = include_str!("../README.md");
+    let service = include_str!("../examples/service.rs");
+    assert!(
+        readme.contains(&format!("```rust\n{service}```")),
+        "README.md's quick start differs from examples/service.rs: paste the file into it"
+    );
+}

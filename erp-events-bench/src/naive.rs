@@ -13,11 +13,11 @@ pub struct NaiveRedisStore {
 impl NaiveRedisStore {
     /// Connects to `url`.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError(e.to_string()))?;
+        let client = redis::Client::open(url).map_err(StoreError::unavailable)?;
         let connection = client
             .get_connection_manager()
             .await
-            .map_err(|e| StoreError(e.to_string()))?;
+            .map_err(StoreError::unavailable)?;
         Ok(NaiveRedisStore { connection })
     }
 }
@@ -35,7 +35,7 @@ impl IdempotencyStore for NaiveRedisStore {
                     .arg(600)
                     .query_async(&mut self.connection.clone())
                     .await
-                    .map_err(|e| StoreError(e.to_string()))?;
+                    .map_err(StoreError::unavailable)?;
                 claims.push(if set.is_some() {
                     Claim::Acquired
                 } else {

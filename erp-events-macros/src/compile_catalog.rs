@@ -4,10 +4,28 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use erp_events_catalog::{
-    Catalog, EventSchema, OVERRIDE_VAR, WRITE_SCHEMAS_VAR, locate_schemas_dir,
+    Catalog, CatalogError, EventSchema, LocateError, OVERRIDE_VAR, WRITE_SCHEMAS_VAR,
+    locate_schemas_dir,
 };
 use proc_macro2::TokenStream;
 use quote::quote;
+
+/// Why the catalog could not be read; shown as the compile error.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileCatalogError {
+    /// Not built by cargo.
+    #[error("CARGO_MANIFEST_DIR is not set; build with cargo")]
+    NoManifestDir,
+    /// No `catalog.toml` where one is looked for.
+    #[error("{source}; create `schemas/catalog.toml` in the workspace or set `{OVERRIDE_VAR}`")]
+    NotFound {
+        /// Where it was looked for.
+        source: LocateError,
+    },
+    /// The catalog or one of its schemas is not valid.
+    #[error(transparent)]
+    Invalid(#[from] CatalogError),
+}
 
 /// The catalog of the crate being compiled, and the files read from it.
 pub struct CompileCatalog {
@@ -18,22 +36,18 @@ pub struct CompileCatalog {
 impl CompileCatalog {
     /// Finds and reads the catalog of the crate being compiled (see
     /// [`erp_events_catalog::locate_schemas_dir`]).
-    pub fn load() -> Result<Self, String> {
-        let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
-            .map_err(|_| "CARGO_MANIFEST_DIR is not set; build with cargo".to_owned())?;
+    pub fn load() -> Result<Self, CompileCatalogError> {
+        let manifest_dir =
+            std::env::var("CARGO_MANIFEST_DIR").map_err(|_| CompileCatalogError::NoManifestDir)?;
         let override_dir = std::env::var(OVERRIDE_VAR).ok();
         let dir = locate_schemas_dir(override_dir.as_deref(), Path::new(&manifest_dir))
-            .map_err(|error| {
-                format!(
-                    "{error}; create `schemas/catalog.toml` in the workspace or set `{OVERRIDE_VAR}`"
-                )
-            })?;
+            .map_err(|source| CompileCatalogError::NotFound { source })?;
         Self::load_from(&dir)
     }
 
     /// Reads the catalog in `dir`.
-    pub fn load_from(dir: &Path) -> Result<Self, String> {
-        let catalog = Catalog::load(dir).map_err(|error| error.to_string())?;
+    pub fn load_from(dir: &Path) -> Result<Self, CompileCatalogError> {
+        let catalog = Catalog::load(dir)?;
         let read = RefCell::new(vec![dir.join("catalog.toml")]);
         Ok(CompileCatalog { catalog, read })
     }
@@ -64,11 +78,8 @@ impl CompileCatalog {
         topic: &str,
         name: &str,
         version: u32,
-    ) -> Result<Option<EventSchema>, String> {
-        let schema = self
-            .catalog
-            .load_schema(topic, name, version)
-            .map_err(|error| error.to_string())?;
+    ) -> Result<Option<EventSchema>, CatalogError> {
+        let schema = self.catalog.load_schema(topic, name, version)?;
         if schema.is_some() {
             self.read
                 .borrow_mut()

@@ -64,6 +64,8 @@ mod transport;
 
 #[doc(hidden)]
 pub mod __private;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 pub use app::publisher::{Delivery, PendingDelivery, PublishError, Publisher};
 pub use app::{App, AppError, ListenerReport, Running};
@@ -85,7 +87,7 @@ pub use idempotency::{IdempotencySettings, IdempotencyStore, MemoryStore, RedisS
 pub use runtime::dlt;
 pub use runtime::record::{Record, Timestamp};
 pub use runtime::stats::ListenerCounts;
-pub use transport::in_process::InProcessBus;
+pub use transport::in_process::{InProcessBus, InProcessError};
 pub use transport::kafka::Kafka;
 pub use transport::kafka::embedded::{EmbeddedBroker, EmbeddedError};
 pub use transport::kafka::provision::{ProvisionError, Provisioned};

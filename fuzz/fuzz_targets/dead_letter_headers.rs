@@ -6,10 +6,9 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use erp_events::dlt::{
-    DeadLetterInfo, DeadLetterReason, dead_letter_headers, decode_dead_letter_headers,
-};
-use erp_events::{Record, Timestamp};
+use erp_events::Timestamp;
+use erp_events::dlt::{DeadLetterInfo, decode_dead_letter_headers};
+use erp_events::test_util::{DeadLetterReason, dead_letter_headers, record};
 use libfuzzer_sys::fuzz_target;
 
 /// `Record` wants a `&'static str` topic: one of these, rather than leaking one per input.
@@ -57,7 +56,7 @@ fuzz_target!(|input: Input| {
             Some("LogAppendTime"),
         ),
     };
-    let record = Record::new(
+    let record = record(
         (topic, input.partition, input.offset),
         None,
         None,
@@ -83,8 +82,9 @@ fuzz_target!(|input: Input| {
         original_timestamp_type: kind.map(str::to_owned),
         consumer_group: input.group,
         error_type: reason.error_type,
+        cause_type: None,
         message: reason.message,
-        attempts: reason.attempts,
+        attempts: Some(reason.attempts),
     };
     assert_eq!(decoded, Ok(expected));
 });

@@ -299,8 +299,16 @@ impl App {
                     on_kafka,
                     stop.clone(),
                     self.shutdown_timeout,
-                )?;
-                tasks.push(tokio::spawn(consumer.run()));
+                );
+                match consumer {
+                    Ok(consumer) => tasks.push(tokio::spawn(consumer.run())),
+                    Err(error) => {
+                        // The groups started so far stop too: a failed start runs nothing.
+                        stop.cancel();
+                        self.transports.bus.stop();
+                        return Err(error.into());
+                    }
+                }
             }
         }
         Ok(Running {
@@ -308,6 +316,7 @@ impl App {
             tasks,
             listeners,
             changed: self.changed,
+            bus: self.transports.bus.clone(),
         })
     }
 
@@ -361,6 +370,7 @@ pub struct Running {
     tasks: Vec<JoinHandle<()>>,
     listeners: Vec<ListenerHandle>,
     changed: Arc<CountsChanged>,
+    bus: InProcessBus,
 }
 
 impl Running {
@@ -384,7 +394,8 @@ impl Running {
     }
 
     /// Stops fetching, lets handlers in progress finish (within the shutdown timeout),
-    /// commits, leaves the groups, and reports what each listener did.
+    /// commits, leaves the groups, and reports what each listener did. Publishing in process
+    /// fails from then on ([`InProcessError::Stopped`](crate::InProcessError::Stopped)).
     pub async fn shutdown(mut self) -> Vec<ListenerReport> {
         self.stop.cancel();
         for task in std::mem::take(&mut self.tasks) {
@@ -392,6 +403,7 @@ impl Running {
                 tracing::error!(%error, "a consumer task failed");
             }
         }
+        self.bus.stop();
         self.reports()
     }
 }

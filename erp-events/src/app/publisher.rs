@@ -18,6 +18,7 @@ use crate::core::context::EventContext;
 use crate::core::envelope::Envelope;
 use crate::core::event::Event;
 use crate::core::trace::{TRACEPARENT, TraceContext};
+use crate::transport::in_process::InProcessError;
 use crate::transport::kafka::Kafka;
 
 /// How many records [`Publisher::publish_all`] keeps unacknowledged at once.
@@ -76,6 +77,15 @@ pub enum PublishError {
         topic: &'static str,
         /// librdkafka's error.
         source: KafkaError,
+    },
+    /// The in-process bus did not take the record: the application shut down, or a listening
+    /// group's worker died.
+    #[error("cannot publish the `{topic}` event in process: {source}")]
+    InProcess {
+        /// The event's topic.
+        topic: &'static str,
+        /// Why.
+        source: InProcessError,
     },
     /// The producer was shut down before the broker acknowledged the record.
     #[error("the producer shut down before the `{topic}` record was acknowledged")]
@@ -193,7 +203,10 @@ impl Publisher {
             _ => {
                 let headers = [(TRACEPARENT, Some(traceparent.as_bytes()))];
                 let bus = &self.inner.transports.bus;
-                let (partition, offset) = bus.publish(topic, &key, &value, &headers).await;
+                let (partition, offset) = bus
+                    .publish(topic, &key, &value, &headers)
+                    .await
+                    .map_err(|source| PublishError::InProcess { topic, source })?;
                 let delivery = Delivery {
                     topic,
                     partition,

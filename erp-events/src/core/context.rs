@@ -71,6 +71,14 @@ impl EventContext {
         self
     }
 
+    /// Whether the current task is a listener's handler (which must never wait for a queue its
+    /// own worker drains).
+    pub(crate) fn in_handler() -> bool {
+        CURRENT
+            .try_with(|context| context.record.is_some())
+            .unwrap_or(false)
+    }
+
     /// The claim of the event being handled, inside an idempotent listener's handler.
     pub(crate) fn claim(&self) -> Option<&ClaimMarker> {
         self.claim.as_ref()

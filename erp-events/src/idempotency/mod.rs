@@ -34,10 +34,42 @@ pub enum Claim {
     InProgress,
 }
 
-/// The store did not answer (unreachable, timed out): the listener fails closed.
+/// What went wrong with an idempotency store.
 #[derive(Debug, thiserror::Error)]
-#[error("idempotency store unavailable: {0}")]
-pub struct StoreError(pub String);
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store's address is not valid (e.g. a malformed `REDIS_URL`).
+    #[error("invalid idempotency store address: {source}")]
+    Address {
+        /// Why the address was refused.
+        source: BoxError,
+    },
+    /// The store did not answer (unreachable, timed out, refused a command): the listener
+    /// fails closed and tries again.
+    #[error("idempotency store unavailable: {source}")]
+    Unavailable {
+        /// The client's error.
+        source: BoxError,
+    },
+    /// An operation that belongs in an idempotent listener's handler was called elsewhere.
+    #[error("`{operation}` must be called from an idempotent listener's handler")]
+    OutsideHandler {
+        /// The operation.
+        operation: &'static str,
+    },
+}
+
+/// Any error of a store's client.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl StoreError {
+    /// The store did not answer: `source` says why.
+    pub fn unavailable(source: impl Into<BoxError>) -> Self {
+        StoreError::Unavailable {
+            source: source.into(),
+        }
+    }
+}
 
 /// Where claims live. Every method works on a batch of keys, so that a remote store can answer
 /// the records in flight in one round trip.

@@ -18,14 +18,16 @@ impl RedisStore {
     /// A store at `url` (`redis://host:port[/db]`). The connection is made on first use, so a
     /// listener can start while Redis is down (it then waits, failing closed).
     pub fn new(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
+        let client = redis::Client::open(url).map_err(|error| StoreError::Address {
+            source: error.into(),
+        })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let connection =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        let connection = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(StoreError::unavailable)?;
         Ok(RedisStore { connection })
     }
 
@@ -41,8 +43,8 @@ impl RedisStore {
     /// and the framework's confirmation repeats the effect.
     pub async fn apply_and_confirm(&self, mut effect: redis::Pipeline) -> Result<(), StoreError> {
         let context = EventContext::current();
-        let claim = context.claim().ok_or_else(|| {
-            StoreError("`apply_and_confirm` needs an idempotent listener's handler".to_owned())
+        let claim = context.claim().ok_or(StoreError::OutsideHandler {
+            operation: "RedisStore::apply_and_confirm",
         })?;
         effect
             .cmd("SET")
@@ -56,12 +58,8 @@ impl RedisStore {
             .query_async::<redis::Value>(&mut self.connection.clone())
             .await
             .map(drop)
-            .map_err(unavailable)
+            .map_err(StoreError::unavailable)
     }
-}
-
-fn unavailable(error: redis::RedisError) -> StoreError {
-    StoreError(error.to_string())
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -84,7 +82,7 @@ impl IdempotencyStore for RedisStore {
             let found: Vec<Option<String>> = pipe
                 .query_async(&mut self.connection.clone())
                 .await
-                .map_err(unavailable)?;
+                .map_err(StoreError::unavailable)?;
             Ok(found
                 .into_iter()
                 .map(|previous| match previous.as_deref() {
@@ -109,7 +107,7 @@ impl IdempotencyStore for RedisStore {
             }
             pipe.query_async::<()>(&mut self.connection.clone())
                 .await
-                .map_err(unavailable)
+                .map_err(StoreError::unavailable)
         })
     }
 
@@ -122,7 +120,7 @@ impl IdempotencyStore for RedisStore {
                 .arg(keys)
                 .query_async::<()>(&mut self.connection.clone())
                 .await
-                .map_err(unavailable)
+                .map_err(StoreError::unavailable)
         })
     }
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod claims;
 pub mod dlt;
+pub(crate) mod queue;
 pub mod record;
 pub(crate) mod route;
 pub(crate) mod sinks;

@@ -2,8 +2,6 @@
 
 use std::ops::Range;
 
-pub use rdkafka::Timestamp;
-
 use crate::core::trace::TRACEPARENT;
 
 /// Where one header's name and value lie in a record's buffer.
@@ -41,6 +39,17 @@ impl ConsumedRecord for Record {
     }
 }
 
+/// When a record was written, as its transport says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timestamp {
+    /// The record has no timestamp.
+    NotAvailable,
+    /// Set by the producer (epoch milliseconds).
+    CreateTime(i64),
+    /// Set by the broker when it appended the record (epoch milliseconds).
+    LogAppendTime(i64),
+}
+
 /// One consumed record, owned: what the in-process transport delivered, or a copy of a Kafka
 /// record on its way to the dead-letter topic.
 ///
@@ -64,7 +73,7 @@ pub struct Record {
 
 impl Record {
     /// A record with the given parts.
-    pub fn new<'a>(
+    pub(crate) fn new<'a>(
         (topic, partition, offset): (&'static str, i32, i64),
         key: Option<&[u8]>,
         value: Option<&[u8]>,

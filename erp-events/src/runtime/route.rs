@@ -5,11 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-
 use crate::core::event::Event;
 use crate::core::listener::Listener;
-use crate::runtime::record::Record;
+use crate::runtime::queue::QueueReceiver;
 use crate::runtime::stats::ListenerStats;
 use crate::runtime::worker::{ListenerRuntime, Partition};
 
@@ -23,11 +21,11 @@ pub(crate) trait Route: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Its counters.
     fn stats(&self) -> Arc<ListenerStats>;
-    /// Starts a worker for one partition fed through a channel.
+    /// Starts a worker for one partition fed through a queue.
     fn start_partition(
         self: Arc<Self>,
         partition: Partition,
-        queue: mpsc::Receiver<Record>,
+        queue: QueueReceiver,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
 
@@ -51,7 +49,7 @@ impl<L: Listener> Route for ListenerRuntime<L> {
     fn start_partition(
         self: Arc<Self>,
         partition: Partition,
-        queue: mpsc::Receiver<Record>,
+        queue: QueueReceiver,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(self.run_partition(partition, queue))
     }

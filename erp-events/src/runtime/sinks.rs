@@ -17,10 +17,29 @@ pub(crate) type DeadLetterFuture<'a> =
 
 /// Publishing a dead letter failed; the worker keeps the record and tries again.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot publish to `{topic}`: {message}")]
-pub(crate) struct DeadLetterError {
-    pub(crate) topic: String,
-    pub(crate) message: String,
+pub(crate) enum DeadLetterError {
+    /// The dead-letter topic does not exist.
+    #[error("dead-letter topic `{topic}` does not exist; provision the catalog's topics first")]
+    MissingTopic { topic: String },
+    /// The transport refused or failed the publication (its client's error is the source).
+    #[error("cannot publish to `{topic}`: {source}")]
+    Transport {
+        topic: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl DeadLetterError {
+    /// The transport failed to publish to `topic`.
+    pub(crate) fn transport(
+        topic: &str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        DeadLetterError::Transport {
+            topic: topic.to_owned(),
+            source: source.into(),
+        }
+    }
 }
 
 /// Where dead letters go: `<topic>.DLT` on Kafka, a list in process.

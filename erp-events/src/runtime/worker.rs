@@ -13,7 +13,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, debug, error, warn};
 
@@ -24,7 +24,7 @@ use crate::core::trace::TraceContext;
 use crate::idempotency::{Claim, idempotency_key};
 use crate::runtime::claims::{ClaimBook, Idempotency};
 use crate::runtime::dlt::{DECODE_ERROR_TYPE, DeadLetterReason, dead_letter_headers};
-use crate::runtime::record::{ConsumedRecord, Record};
+use crate::runtime::record::ConsumedRecord;
 use crate::runtime::sinks::{DeadLetterSink, OffsetSink};
 use crate::runtime::stats::ListenerStats;
 use crate::runtime::stop::{Stopped, sleep_unless_stopped, unless_stopped, until_it_works};
@@ -61,18 +61,6 @@ pub(crate) trait RecordSource: Send {
     fn next_record(&mut self) -> impl Future<Output = Option<Self::Record>> + Send;
     /// The next record if one is ready now.
     fn ready_record(&mut self) -> Option<Self::Record>;
-}
-
-impl RecordSource for mpsc::Receiver<Record> {
-    type Record = Record;
-
-    fn next_record(&mut self) -> impl Future<Output = Option<Record>> + Send {
-        self.recv()
-    }
-
-    fn ready_record(&mut self) -> Option<Record> {
-        self.try_recv().ok()
-    }
 }
 
 /// What became of a record; each lets its offset be stored.

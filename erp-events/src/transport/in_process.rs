@@ -5,20 +5,26 @@
 //! dead letters and idempotency; moving a topic to Kafka is configuration
 //! (`ERP_IN_PROCESS_TOPICS`), not code. Like an `ApplicationEvent`, an event reaches the groups
 //! listening in this process when it is published; there is no log to replay, so an event
-//! published while no group listens to its topic reaches nobody. Publishing waits while a
-//! listener's queue is full (backpressure); at shutdown the queued events are handled before the
-//! workers stop (within the shutdown timeout). Dead letters are kept in memory.
+//! published while no group listens to its topic reaches nobody (counted by
+//! [`InProcessBus::unreceived`]). Publishing waits while a listener's queue is full
+//! (backpressure), except from inside a handler, which never waits for a queue (a handler
+//! publishing to its own topic, or two listeners publishing to each other, would wait on
+//! themselves); no lock is held while a publisher waits. At shutdown the queued events are
+//! handled before the workers stop (within the shutdown timeout); publishing after it is an
+//! error. The newest dead letters of each topic are kept in memory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::core::catalog::Catalog;
+use crate::core::context::EventContext;
+use crate::runtime::queue::{QueueSender, queue};
 use crate::runtime::record::{Record, Timestamp};
 use crate::runtime::route::Route;
 use crate::runtime::sinks::{DeadLetterFuture, DeadLetterSink, OffsetSink};
@@ -26,6 +32,10 @@ use crate::runtime::worker::Partition;
 
 /// Records queued per partition and group between a publisher and the group's worker.
 const QUEUE_CAPACITY: usize = 512;
+
+/// Dead letters kept per topic; older ones are dropped (a process's life must not grow them
+/// without bound).
+pub(crate) const DEAD_LETTERS_KEPT: usize = 10_000;
 
 /// The events of one process's in-process topics, and what became of them. Cheap to clone;
 /// clones share the bus.
@@ -38,17 +48,36 @@ pub struct InProcessBus {
 struct Bus {
     partition_counts: HashMap<String, i32>,
     lanes: Mutex<HashMap<String, Arc<[Lane]>>>,
-    /// Dead letters by original topic.
-    dead_letters: Mutex<HashMap<String, Vec<Record>>>,
+    /// The newest dead letters by original topic.
+    dead_letters: Mutex<HashMap<String, VecDeque<Record>>>,
     committed: Mutex<HashMap<(String, String), BTreeMap<i32, i64>>>,
+    /// Events published while no group listened, by topic.
+    unreceived: Mutex<HashMap<&'static str, u64>>,
+    /// Set when the application shut down.
+    stopped: AtomicBool,
 }
 
 /// One partition of one topic: its next offset, and the queue of each group listening to it.
 #[derive(Default)]
 struct Lane {
-    /// Held while a record is handed to every group, so offsets and queue order agree.
-    next_offset: tokio::sync::Mutex<i64>,
-    subscribers: Mutex<Vec<(&'static str, mpsc::Sender<Record>)>>,
+    /// Held (never across an await) while a record is handed to every group, so that offsets
+    /// and queue order agree.
+    next_offset: Mutex<i64>,
+    subscribers: Mutex<Vec<(&'static str, QueueSender)>>,
+}
+
+/// Why the bus did not take a record.
+#[derive(Debug, thiserror::Error)]
+pub enum InProcessError {
+    /// The application shut down.
+    #[error("the application shut down")]
+    Stopped,
+    /// A group listening in this process stopped reading (its worker died).
+    #[error("group `{group}` no longer receives events in this process (its worker stopped)")]
+    ListenerGone {
+        /// The group.
+        group: &'static str,
+    },
 }
 
 impl InProcessBus {
@@ -78,25 +107,34 @@ impl InProcessBus {
             .clone()
     }
 
-    /// Hands a record to every group listening to `topic`, waiting while a queue is full;
-    /// returns its partition (chosen by key) and offset.
+    /// Hands a record to every group listening to `topic`, waiting while a queue is full
+    /// (unless called from a handler); returns its partition (chosen by key) and offset.
     pub(crate) async fn publish(
         &self,
         topic: &'static str,
         key: &str,
         value: &[u8],
         headers: &[(&str, Option<&[u8]>)],
-    ) -> (i32, i64) {
+    ) -> Result<(i32, i64), InProcessError> {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return Err(InProcessError::Stopped);
+        }
         let lanes = self.lanes(topic);
         let partition = partition_for(key, lanes.len());
         let lane = &lanes[partition];
-        let mut next_offset = lane.next_offset.lock().await;
+        let subscribers = lane.subscribers.lock().expect("not poisoned").clone();
+        if let Some((group, _)) = subscribers.iter().find(|(_, queue)| queue.is_closed()) {
+            return Err(InProcessError::ListenerGone { group });
+        }
+        // Room first, with no lock held: a publisher waiting here blocks nobody else.
+        let may_wait = !EventContext::in_handler();
+        let mut slots = Vec::with_capacity(subscribers.len());
+        for (_, queue) in &subscribers {
+            slots.push(queue.reserve(may_wait).await);
+        }
+        let mut next_offset = lane.next_offset.lock().expect("not poisoned");
         let offset = *next_offset;
         *next_offset += 1;
-        let subscribers = lane.subscribers.lock().expect("not poisoned").clone();
-        if subscribers.is_empty() {
-            tracing::debug!(topic, "no group listens to this topic in this process");
-        }
         let record = Record::new(
             (topic, partition as i32, offset),
             Some(key.as_bytes()),
@@ -104,11 +142,34 @@ impl InProcessBus {
             headers.iter().copied(),
             Timestamp::CreateTime(now_millis()),
         );
-        for (_, queue) in subscribers {
-            // A closed queue is a group that stopped listening: as if it had not subscribed.
-            let _ = queue.send(record.clone()).await;
+        if subscribers.is_empty() {
+            tracing::debug!(topic, "no group listens to this topic in this process");
+            *self
+                .inner
+                .unreceived
+                .lock()
+                .expect("not poisoned")
+                .entry(topic)
+                .or_default() += 1;
         }
-        (partition as i32, offset)
+        for ((group, queue), slot) in subscribers.iter().zip(slots) {
+            if queue.send(record.clone(), slot).is_err() {
+                return Err(InProcessError::ListenerGone { group });
+            }
+        }
+        Ok((partition as i32, offset))
+    }
+
+    /// Marks the bus stopped: publishing fails from now on.
+    pub(crate) fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::Release);
+    }
+
+    /// How many `topic` events were published while no group listened to it in this process
+    /// (like a Spring `ApplicationEvent` nobody listens to, they reached nobody).
+    pub fn unreceived(&self, topic: &str) -> u64 {
+        let unreceived = self.inner.unreceived.lock().expect("not poisoned");
+        unreceived.get(topic).copied().unwrap_or(0)
     }
 
     /// Starts a worker per partition of each route's topic, fed by this bus, and returns the
@@ -130,7 +191,7 @@ impl InProcessBus {
         for route in routes {
             let lanes = self.lanes(route.topic());
             for (partition, lane) in lanes.iter().enumerate() {
-                let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
+                let (queue, receiver) = queue(QUEUE_CAPACITY);
                 lane.subscribers
                     .lock()
                     .expect("not poisoned")
@@ -141,9 +202,9 @@ impl InProcessBus {
                     offsets: offsets.clone(),
                     stop: workers_stop.clone(),
                 };
-                workers.push(tokio::spawn(
-                    route.clone().start_partition(partition, receiver),
-                ));
+                let place = (partition.topic, partition.partition);
+                let worker = route.clone().start_partition(partition, receiver);
+                workers.push(tokio::spawn(watched(group, place, worker)));
             }
         }
         info!(group, topics = ?routes.iter().map(|r| r.topic()).collect::<Vec<_>>(), "listening in process");
@@ -170,11 +231,15 @@ impl InProcessBus {
         })
     }
 
-    /// The records dead-lettered from `topic` (what Kafka would hold in its dead-letter topic), with
-    /// their dead-letter headers, in the order they were dead-lettered.
+    /// The records dead-lettered from `topic` (what Kafka would hold in its dead-letter topic),
+    /// with their dead-letter headers, in the order they were dead-lettered: the newest
+    /// 10 000.
     pub fn dead_letters(&self, topic: &str) -> Vec<Record> {
         let dead_letters = self.inner.dead_letters.lock().expect("not poisoned");
-        dead_letters.get(topic).cloned().unwrap_or_default()
+        dead_letters
+            .get(topic)
+            .map(|kept| kept.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The next offset to handle per partition of `topic` for `group` (Kafka's committed
@@ -204,10 +269,11 @@ impl DeadLetterSink for InProcessBus {
             record.timestamp,
         );
         let mut dead_letters = self.inner.dead_letters.lock().expect("not poisoned");
-        dead_letters
-            .entry(record.topic.to_owned())
-            .or_default()
-            .push(dead_letter);
+        let kept = dead_letters.entry(record.topic.to_owned()).or_default();
+        if kept.len() == DEAD_LETTERS_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(dead_letter);
         Box::pin(std::future::ready(Ok(())))
     }
 }
@@ -231,6 +297,27 @@ impl OffsetSink for GroupOffsets {
             .entry((self.group.to_owned(), topic.to_owned()))
             .or_default()
             .insert(partition, offset + 1);
+    }
+}
+
+/// Runs a partition's `worker`, reporting at error level if it dies (a bug: handler panics are
+/// failed attempts): its queue is then closed, and publishing to it fails rather than losing
+/// events.
+async fn watched(
+    group: &'static str,
+    (topic, partition): (&'static str, i32),
+    worker: impl std::future::Future<Output = ()>,
+) {
+    use futures_util::FutureExt;
+    if std::panic::AssertUnwindSafe(worker)
+        .catch_unwind()
+        .await
+        .is_err()
+    {
+        error!(
+            group,
+            topic, partition, "an in-process partition worker died; publishing to it now fails"
+        );
     }
 }
 

@@ -53,10 +53,7 @@ impl KafkaDeadLetters {
                 PUBLISH_TIMEOUT.as_millis().to_string(),
             )
             .create()
-            .map_err(|error| DeadLetterError {
-                topic: topic.to_owned(),
-                message: format!("cannot create the dead-letter producer: {error}"),
-            })?;
+            .map_err(|error| DeadLetterError::transport(topic, error))?;
         Ok(self.producer.get_or_init(|| producer))
     }
 
@@ -70,22 +67,16 @@ impl KafkaDeadLetters {
             let metadata = producer
                 .client()
                 .fetch_metadata(Some(&name), Duration::from_secs(10))
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| DeadLetterError::transport(&name, error))?;
             match metadata.topics().first() {
                 Some(topic) if topic.error().is_none() && !topic.partitions().is_empty() => {
                     Ok(topic.partitions().len() as i32)
                 }
-                _ => {
-                    Err("the topic does not exist; provision the catalog's topics first".to_owned())
-                }
+                _ => Err(DeadLetterError::MissingTopic { topic: name }),
             }
         })
         .await
-        .expect("metadata lookup does not panic")
-        .map_err(|message| DeadLetterError {
-            topic: topic.to_owned(),
-            message,
-        })?;
+        .expect("metadata lookup does not panic")?;
         self.partitions
             .lock()
             .expect("not poisoned")
@@ -122,10 +113,7 @@ impl DeadLetterSink for KafkaDeadLetters {
                 .send(dead_letter, Timeout::After(PUBLISH_TIMEOUT))
                 .await
                 .map(drop)
-                .map_err(|(error, _)| DeadLetterError {
-                    topic,
-                    message: error.to_string(),
-                })
+                .map_err(|(error, _)| DeadLetterError::transport(&topic, error))
         })
     }
 }

@@ -5,7 +5,7 @@ use rdkafka::Message;
 use rdkafka::message::{BorrowedMessage, Headers};
 
 use crate::core::trace::TRACEPARENT;
-use crate::runtime::record::{ConsumedRecord, Record, last_header_str};
+use crate::runtime::record::{ConsumedRecord, Record, Timestamp, last_header_str};
 
 impl ConsumedRecord for BorrowedMessage<'_> {
     fn offset(&self) -> i64 {
@@ -41,6 +41,15 @@ fn copy(topic: &'static str, message: &BorrowedMessage<'_>) -> Record {
         message.key(),
         message.payload(),
         header_list,
-        message.timestamp(),
+        timestamp(message.timestamp()),
     )
+}
+
+/// A Kafka timestamp as the runtime keeps it.
+pub(crate) fn timestamp(timestamp: rdkafka::Timestamp) -> Timestamp {
+    match timestamp {
+        rdkafka::Timestamp::NotAvailable => Timestamp::NotAvailable,
+        rdkafka::Timestamp::CreateTime(ms) => Timestamp::CreateTime(ms),
+        rdkafka::Timestamp::LogAppendTime(ms) => Timestamp::LogAppendTime(ms),
+    }
 }

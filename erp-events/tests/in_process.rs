@@ -1,0 +1,358 @@
+//! The in-process transport's promises, with no broker and no demo module: order per key,
+//! backpressure on a slow listener, queued events handled at shutdown, dead letters in Spring's
+//! headers, handlers that publish (to their own topic, or to each other) under full queues
+//! without waiting on themselves, and publishing after shutdown as an error.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use erp_events::{
+    App, AppError, Brokers, Config, Envelope, Event, HandlerError, InProcessError, InProcessTopics,
+    ListenerExt, PublishError, Publisher, State, erp_event, erp_listener, erp_type,
+};
+
+/// How long a test waits for what must happen; a deadlock fails it here instead of hanging.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// What happened to the stock (the workspace catalog's `INVENTORY_MOVEMENT` schema).
+#[erp_type]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MovementAction {
+    /// Goods arrived in a warehouse.
+    Received,
+    /// Goods left a warehouse for a customer.
+    Shipped,
+    /// Goods moved from one warehouse to another.
+    Transferred,
+}
+
+/// A stock movement of one product.
+#[erp_event(topic = "erp.inventory.movements", key = product_id, event_type = action)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct InventoryMovement {
+    /// The product (SKU).
+    pub product_id: String,
+    /// The warehouse the stock is counted in.
+    pub warehouse: String,
+    /// What happened.
+    pub action: MovementAction,
+    /// Units moved; here a sequence number.
+    pub quantity: i64,
+    /// The receiving warehouse of a transfer.
+    pub to_warehouse: Option<String>,
+}
+
+/// Something a user did to an entity (the workspace catalog's `AUDIT_RECORD` schema).
+#[erp_event(topic = "erp.audit.events", key = entity_id)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// The module the action happened in.
+    pub module: String,
+    /// The entity acted on.
+    pub entity_id: String,
+    /// What was done.
+    pub action: String,
+    /// Who did it.
+    pub actor: String,
+    /// Free text.
+    pub detail: Option<String>,
+}
+
+fn movement(quantity: i64) -> InventoryMovement {
+    InventoryMovement {
+        product_id: "SKU-1".into(),
+        warehouse: "WH-1".into(),
+        action: MovementAction::Received,
+        quantity,
+        to_warehouse: None,
+    }
+}
+
+fn audit(sequence: i64, forwarded: bool) -> AuditRecord {
+    AuditRecord {
+        module: "inventory".into(),
+        entity_id: "E-1".into(),
+        action: sequence.to_string(),
+        actor: "clerk-17".into(),
+        detail: forwarded.then(|| "forwarded".into()),
+    }
+}
+
+/// The quantities a handler saw, in order.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<i64>>>);
+
+impl Seen {
+    fn push(&self, quantity: i64) {
+        self.0.lock().unwrap().push(quantity);
+    }
+
+    fn all(&self) -> Vec<i64> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+async fn within_patience<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not done within {PATIENCE:?} (a deadlock?)"))
+}
+
+#[erp_listener(group = "search-sync", retries = 0)]
+async fn slow(
+    event: Envelope<InventoryMovement>,
+    State(seen): State<Seen>,
+) -> Result<(), HandlerError> {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    seen.push(event.payload.quantity);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_queued_at_shutdown_are_handled_in_order() {
+    let app = App::in_process(erp_events::catalog!());
+    let seen = Seen::default();
+    let publisher = app.publisher("inventory-service").unwrap();
+    let running = app.listener(slow.with_state(seen.clone())).start().unwrap();
+    // One product, one partition: at most 512 queued and 256 in the worker's batch, so
+    // publishing 1 500 waits for the slow handler.
+    let events: Vec<_> = (0..1_500).map(movement).collect();
+    let deliveries = publisher.publish_all(&events).await.unwrap();
+    let offsets: Vec<i64> = deliveries.iter().map(|d| d.offset).collect();
+    assert_eq!(offsets, (0..1_500).collect::<Vec<_>>());
+    let handled_before_shutdown = seen.all().len();
+    running.shutdown().await;
+    assert_eq!(
+        seen.all(),
+        (0..1_500).collect::<Vec<_>>(),
+        "every queued event handled before stopping, in order"
+    );
+    assert!(
+        handled_before_shutdown >= 1_500 - 512 - 256,
+        "publishing waited for the listener: only {handled_before_shutdown} handled"
+    );
+    assert!(
+        handled_before_shutdown < 1_500,
+        "events were still queued at shutdown"
+    );
+}
+
+#[erp_listener(group = "analytics", retries = 2, backoff(initial_ms = 1))]
+async fn failing(
+    event: Envelope<InventoryMovement>,
+    State(seen): State<Seen>,
+) -> Result<(), HandlerError> {
+    seen.push(event.payload.quantity);
+    Err(HandlerError::retryable(format!(
+        "simulated failure {}",
+        seen.all().len()
+    )))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_event_is_dead_lettered_on_the_bus_with_springs_headers() {
+    let app = App::in_process(erp_events::catalog!());
+    let bus = app.in_process_bus().clone();
+    let seen = Seen::default();
+    let publisher = app.publisher("inventory-service").unwrap();
+    let running = app
+        .listener(failing.with_state(seen.clone()))
+        .start()
+        .unwrap();
+    let delivery = publisher.publish(&movement(9)).await.unwrap();
+    running
+        .wait_until(|reports| reports[0].counts.dead_lettered == 1)
+        .await;
+    running.shutdown().await;
+    let dead = bus.dead_letters(InventoryMovement::TOPIC);
+    assert_eq!(dead.len(), 1);
+    let info = erp_events::dlt::decode_dead_letter_headers(dead[0].headers()).unwrap();
+    assert_eq!(
+        (info.original_partition, info.original_offset, info.attempts),
+        (delivery.partition, delivery.offset, Some(3))
+    );
+    assert_eq!(info.consumer_group, "analytics");
+    assert_eq!(info.message, "simulated failure 3");
+    assert_eq!(dead[0].key(), Some(&b"SKU-1"[..]));
+    assert_eq!(seen.all(), [9, 9, 9]);
+    let committed = bus.committed("analytics", InventoryMovement::TOPIC);
+    assert_eq!(committed[&delivery.partition], delivery.offset + 1);
+}
+
+/// Events published from outside, per test: enough to fill a 512-record queue several times.
+const FLOOD: i64 = 2_000;
+
+/// The offset a follow-up published by a handler gets added to its cause's number.
+const FOLLOW_UP: i64 = 1_000_000;
+
+#[erp_listener(group = "search-sync", retries = 0, concurrency = 1)]
+async fn republishing(
+    event: Envelope<InventoryMovement>,
+    State((publisher, seen)): State<(Publisher, Seen)>,
+) -> Result<(), HandlerError> {
+    let quantity = event.payload.quantity;
+    seen.push(quantity);
+    if quantity < FOLLOW_UP {
+        publisher.publish(&movement(quantity + FOLLOW_UP)).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_publishing_to_its_own_full_topic_does_not_wait_on_itself() {
+    let app = App::in_process(erp_events::catalog!());
+    let publisher = app.publisher("inventory-service").unwrap();
+    let seen = Seen::default();
+    let running = app
+        .listener(republishing.with_state((publisher.clone(), seen.clone())))
+        .start()
+        .unwrap();
+    let events: Vec<_> = (0..FLOOD).map(movement).collect();
+    within_patience("publishing", publisher.publish_all(&events))
+        .await
+        .unwrap();
+    within_patience(
+        "handling",
+        running.wait_until(|reports| reports[0].counts.handled == 2 * FLOOD as u64),
+    )
+    .await;
+    running.shutdown().await;
+    let seen = seen.all();
+    let originals: Vec<i64> = seen.iter().copied().filter(|q| *q < FOLLOW_UP).collect();
+    assert_eq!(originals, (0..FLOOD).collect::<Vec<_>>(), "in order");
+    assert_eq!(seen.len(), 2 * FLOOD as usize);
+}
+
+#[erp_listener(group = "search-sync", retries = 0, concurrency = 1)]
+async fn movement_to_audit(
+    event: Envelope<InventoryMovement>,
+    State(publisher): State<Publisher>,
+) -> Result<(), HandlerError> {
+    if event.payload.quantity < FOLLOW_UP {
+        publisher
+            .publish(&audit(event.payload.quantity, true))
+            .await?;
+    }
+    Ok(())
+}
+
+#[erp_listener(group = "audit", retries = 0, concurrency = 1)]
+async fn audit_to_movement(
+    event: Envelope<AuditRecord>,
+    State(publisher): State<Publisher>,
+) -> Result<(), HandlerError> {
+    if event.payload.detail.is_none() {
+        let sequence: i64 = event
+            .payload
+            .action
+            .parse()
+            .map_err(HandlerError::permanent)?;
+        publisher.publish(&movement(sequence + FOLLOW_UP)).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_listeners_publishing_to_each_other_under_full_queues_do_not_deadlock() {
+    let app = App::in_process(erp_events::catalog!());
+    let publisher = app.publisher("inventory-service").unwrap();
+    let running = app
+        .listener(movement_to_audit.with_state(publisher.clone()))
+        .listener(audit_to_movement.with_state(publisher.clone()))
+        .start()
+        .unwrap();
+    let movements: Vec<_> = (0..FLOOD).map(movement).collect();
+    let audits: Vec<_> = (0..FLOOD).map(|i| audit(i, false)).collect();
+    let (to_movements, to_audits) = within_patience(
+        "publishing",
+        futures_join(
+            publisher.publish_all(&movements),
+            publisher.publish_all(&audits),
+        ),
+    )
+    .await;
+    to_movements.unwrap();
+    to_audits.unwrap();
+    within_patience(
+        "handling",
+        running.wait_until(|reports| {
+            reports
+                .iter()
+                .all(|report| report.counts.handled == 2 * FLOOD as u64)
+        }),
+    )
+    .await;
+    running.shutdown().await;
+}
+
+async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    tokio::join!(a, b)
+}
+
+#[tokio::test]
+async fn publishing_with_no_listener_reaches_nobody_and_is_counted() {
+    let app = App::in_process(erp_events::catalog!());
+    let bus = app.in_process_bus().clone();
+    let publisher = app.publisher("inventory-service").unwrap();
+    publisher.publish(&movement(1)).await.unwrap();
+    publisher.publish(&movement(2)).await.unwrap();
+    assert_eq!(bus.unreceived(InventoryMovement::TOPIC), 2);
+    assert_eq!(bus.unreceived(AuditRecord::TOPIC), 0);
+}
+
+#[tokio::test]
+async fn publishing_after_shutdown_is_an_error() {
+    let app = App::in_process(erp_events::catalog!());
+    let publisher = app.publisher("inventory-service").unwrap();
+    let seen = Seen::default();
+    let running = app.listener(slow.with_state(seen.clone())).start().unwrap();
+    publisher.publish(&movement(1)).await.unwrap();
+    running.shutdown().await;
+    let error = publisher.publish(&movement(2)).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            PublishError::InProcess {
+                source: InProcessError::Stopped,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(seen.all(), [1]);
+}
+
+#[tokio::test]
+async fn a_failed_start_stops_the_groups_it_had_started() {
+    // `analytics` (in process) starts first; `audit` (on Kafka) then fails on a bad property.
+    let config = Config {
+        brokers: Brokers::External("127.0.0.1:9".into()),
+        in_process: InProcessTopics::Only([InventoryMovement::TOPIC.to_owned()].into()),
+        ..Config::embedded()
+    };
+    let app = App::from_config(&config, erp_events::catalog!()).unwrap();
+    let publisher = app.publisher("inventory-service").unwrap();
+    let seen = Seen::default();
+    let started = app
+        .consumer_config("session.timeout.ms", "not a number")
+        .listener(failing.with_state(seen.clone()))
+        .listener(audit_to_movement.with_state(publisher.clone()))
+        .start();
+    assert!(
+        matches!(started, Err(AppError::Kafka(_))),
+        "{:?}",
+        started.err()
+    );
+    let error = publisher.publish(&movement(1)).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            PublishError::InProcess {
+                source: InProcessError::Stopped,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(seen.all().is_empty(), "nothing runs after a failed start");
+}
