@@ -131,3 +131,16 @@ async fn provisioning_the_embedded_broker_creates_what_is_missing_once() {
         "{again:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_sent_but_not_awaited_are_delivered_when_the_publisher_is_dropped() {
+    let kafka = kafka();
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    for i in 0..500 {
+        let movement = InventoryMovement::new("SKU-D", "WH-1", MovementAction::Received, i);
+        drop(publisher.send(&movement).await.unwrap());
+    }
+    drop(publisher);
+    let records = read_records(&kafka, "erp.inventory.movements", 500).await;
+    assert_eq!(records.len(), 500);
+}

@@ -3,100 +3,15 @@
 //! headers, handlers that publish (to their own topic, or to each other) under full queues
 //! without waiting on themselves, and publishing after shutdown as an error.
 
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
+use common::{AuditRecord, InventoryMovement, Seen, audit, movement, within_patience};
 use erp_events::{
     App, AppError, Brokers, Config, Envelope, Event, HandlerError, InProcessError, InProcessTopics,
-    ListenerExt, PublishError, Publisher, State, erp_event, erp_listener, erp_type,
+    ListenerExt, PublishError, Publisher, State, erp_listener,
 };
-
-/// How long a test waits for what must happen; a deadlock fails it here instead of hanging.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// What happened to the stock (the workspace catalog's `INVENTORY_MOVEMENT` schema).
-#[erp_type]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MovementAction {
-    /// Goods arrived in a warehouse.
-    Received,
-    /// Goods left a warehouse for a customer.
-    Shipped,
-    /// Goods moved from one warehouse to another.
-    Transferred,
-}
-
-/// A stock movement of one product.
-#[erp_event(topic = "erp.inventory.movements", key = product_id, event_type = action)]
-#[derive(Debug, Clone, PartialEq)]
-pub struct InventoryMovement {
-    /// The product (SKU).
-    pub product_id: String,
-    /// The warehouse the stock is counted in.
-    pub warehouse: String,
-    /// What happened.
-    pub action: MovementAction,
-    /// Units moved; here a sequence number.
-    pub quantity: i64,
-    /// The receiving warehouse of a transfer.
-    pub to_warehouse: Option<String>,
-}
-
-/// Something a user did to an entity (the workspace catalog's `AUDIT_RECORD` schema).
-#[erp_event(topic = "erp.audit.events", key = entity_id)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRecord {
-    /// The module the action happened in.
-    pub module: String,
-    /// The entity acted on.
-    pub entity_id: String,
-    /// What was done.
-    pub action: String,
-    /// Who did it.
-    pub actor: String,
-    /// Free text.
-    pub detail: Option<String>,
-}
-
-fn movement(quantity: i64) -> InventoryMovement {
-    InventoryMovement {
-        product_id: "SKU-1".into(),
-        warehouse: "WH-1".into(),
-        action: MovementAction::Received,
-        quantity,
-        to_warehouse: None,
-    }
-}
-
-fn audit(sequence: i64, forwarded: bool) -> AuditRecord {
-    AuditRecord {
-        module: "inventory".into(),
-        entity_id: "E-1".into(),
-        action: sequence.to_string(),
-        actor: "clerk-17".into(),
-        detail: forwarded.then(|| "forwarded".into()),
-    }
-}
-
-/// The quantities a handler saw, in order.
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<i64>>>);
-
-impl Seen {
-    fn push(&self, quantity: i64) {
-        self.0.lock().unwrap().push(quantity);
-    }
-
-    fn all(&self) -> Vec<i64> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-async fn within_patience<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(PATIENCE, future)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: not done within {PATIENCE:?} (a deadlock?)"))
-}
 
 #[erp_listener(group = "search-sync", retries = 0)]
 async fn slow(

@@ -28,6 +28,10 @@ pub fn expand(
     let group = model.group.as_ref().map(|g| g.value()).unwrap_or_default();
     let (retries, concurrency, idempotent) = (model.retries, model.concurrency, model.idempotent);
     let (initial_ms, multiplier, max_ms) = model.backoff;
+    let timeout = match model.timeout_ms {
+        Some(ms) => quote!(::core::option::Option::Some(::std::time::Duration::from_millis(#ms))),
+        None => quote!(::core::option::Option::None),
+    };
     let (state_type, state_arg) = match &handler.state_type {
         Some(ty) => (
             quote!(#ty),
@@ -71,6 +75,7 @@ pub fn expand(
                     },
                     concurrency: #concurrency,
                     idempotent: #idempotent,
+                    timeout: #timeout,
                 }
             }
 

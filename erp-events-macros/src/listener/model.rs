@@ -10,7 +10,14 @@ use crate::errors::Errors;
 use crate::names::{backticked, did_you_mean};
 
 /// The keys `#[erp_listener]` accepts.
-pub const KEYS: &[&str] = &["group", "retries", "backoff", "concurrency", "idempotent"];
+pub const KEYS: &[&str] = &[
+    "group",
+    "retries",
+    "backoff",
+    "concurrency",
+    "idempotent",
+    "timeout_ms",
+];
 /// The keys of `backoff(...)`.
 pub const BACKOFF_KEYS: &[&str] = &["initial_ms", "multiplier", "max_ms"];
 /// The largest `retries`.
@@ -38,6 +45,8 @@ pub struct ListenerModel {
     pub concurrency: usize,
     /// `idempotent = bool` (default true).
     pub idempotent: bool,
+    /// `timeout_ms = N` (default: none).
+    pub timeout_ms: Option<u64>,
     /// The handler's signature, when it has the right shape.
     pub handler: Option<Handler>,
 }
@@ -66,6 +75,7 @@ impl ListenerModel {
             idempotent: find(&args, "idempotent")
                 .and_then(|arg| arg.bool(errors))
                 .unwrap_or(true),
+            timeout_ms: find(&args, "timeout_ms").and_then(|arg| arg.int(1..=86_400_000, errors)),
             handler: handler(function, errors),
         }
     }

@@ -49,6 +49,7 @@ pub struct App {
     settings: IdempotencySettings,
     pending: Vec<BuildRoute>,
     overrides: Vec<(String, String)>,
+    producer_overrides: Vec<(String, String)>,
     shutdown_timeout: Duration,
     changed: Arc<CountsChanged>,
 }
@@ -141,6 +142,7 @@ impl App {
             settings: IdempotencySettings::default(),
             pending: Vec::new(),
             overrides: Vec::new(),
+            producer_overrides: Vec::new(),
             shutdown_timeout: Duration::from_secs(30),
             changed: Arc::default(),
         }
@@ -187,7 +189,21 @@ impl App {
     /// A publisher whose envelopes name `source` as the publishing service; each topic goes
     /// through the transport the configuration chose for it.
     pub fn publisher(&self, source: &str) -> Result<Publisher, PublishError> {
-        Publisher::on(self.transports.clone(), source, &[])
+        let properties: Vec<(&str, &str)> = self
+            .producer_overrides
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        Publisher::on(self.transports.clone(), source, &properties)
+    }
+
+    /// Sets a librdkafka property on the producers of the publishers made after this call
+    /// (e.g. `message.timeout.ms`: how long a record may wait for an unreachable broker before
+    /// its publish fails with [`PublishError::TimedOut`]).
+    pub fn producer_config(mut self, key: &str, value: &str) -> Self {
+        self.producer_overrides
+            .push((key.to_owned(), value.to_owned()));
+        self
     }
 
     /// Uses `store` for idempotent listeners.

@@ -24,6 +24,10 @@ use crate::transport::kafka::Kafka;
 /// How many records [`Publisher::publish_all`] keeps unacknowledged at once.
 const PIPELINE_WINDOW: usize = 50_000;
 
+/// How long the last clone of a publisher, when dropped, waits for its records still on their
+/// way to the broker (librdkafka would otherwise purge them).
+const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Publishes events as envelopes. Cheap to clone; clones share one producer.
 ///
 /// The producer is idempotent (`enable.idempotence=true`, `acks=all`): a retried send is never
@@ -86,6 +90,19 @@ pub enum PublishError {
         topic: &'static str,
         /// Why.
         source: InProcessError,
+    },
+    /// The broker did not acknowledge the record within `message.timeout.ms` (unreachable, or
+    /// the partition has no leader); set with [`App::producer_config`](crate::App::producer_config).
+    #[error("the `{topic}` record was not acknowledged within `message.timeout.ms`")]
+    TimedOut {
+        /// The event's topic.
+        topic: &'static str,
+    },
+    /// [`Publisher::flush`] returned with records still unacknowledged.
+    #[error("{pending} records were still unacknowledged when the flush timed out")]
+    FlushTimedOut {
+        /// How many.
+        pending: i32,
     },
     /// The producer was shut down before the broker acknowledged the record.
     #[error("the producer shut down before the `{topic}` record was acknowledged")]
@@ -247,14 +264,48 @@ impl Publisher {
     }
 
     /// Waits until every record handed to the producer is acknowledged or failed.
-    pub async fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+    pub async fn flush(&self, timeout: Duration) -> Result<(), PublishError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || match &inner.producer {
-            Some(producer) => producer.flush(timeout),
-            None => Ok(()),
-        })
-        .await
-        .expect("flush does not panic")
+        tokio::task::spawn_blocking(move || inner.flush(timeout))
+            .await
+            .expect("flush does not panic")
+    }
+}
+
+impl Inner {
+    fn flush(&self, timeout: Duration) -> Result<(), PublishError> {
+        let Some(producer) = &self.producer else {
+            return Ok(());
+        };
+        producer
+            .flush(timeout)
+            .map_err(|_| PublishError::FlushTimedOut {
+                pending: producer.in_flight_count(),
+            })
+    }
+}
+
+impl Drop for Inner {
+    /// Sends what is still queued (an unawaited [`Publisher::send`]) before the producer goes:
+    /// librdkafka purges its queue when a producer is destroyed.
+    fn drop(&mut self) {
+        let Some(producer) = &self.producer else {
+            return;
+        };
+        if producer.in_flight_count() == 0 {
+            return;
+        }
+        let flush = || {
+            if let Err(error) = self.flush(DROP_FLUSH_TIMEOUT) {
+                tracing::error!(%error, source = %self.source, "a dropped publisher lost records");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(flush)
+            }
+            _ => flush(),
+        }
     }
 }
 
@@ -304,6 +355,9 @@ impl Future for PendingDelivery {
                 offset: delivery.offset,
                 event_id: self.event_id,
             }),
+            Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _))) => {
+                Err(PublishError::TimedOut { topic })
+            }
             Ok(Err((source, _))) => Err(PublishError::Kafka { topic, source }),
             Err(_) => Err(PublishError::Canceled { topic }),
         })

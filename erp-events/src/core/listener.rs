@@ -3,6 +3,7 @@
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
 use crate::core::envelope::Envelope;
 use crate::core::event::Event;
@@ -51,6 +52,9 @@ pub struct ListenerOptions {
     pub concurrency: usize,
     /// Whether each event is handled once per group, deduplicated by `eventId`.
     pub idempotent: bool,
+    /// How long one attempt may run; past it the attempt is cancelled (at its next `.await`)
+    /// and has failed ([`TimedOut`]), like any error. `None` (the default): no limit.
+    pub timeout: Option<Duration>,
 }
 
 impl ListenerOptions {
@@ -60,6 +64,7 @@ impl ListenerOptions {
         backoff: Backoff::DEFAULT,
         concurrency: 8,
         idempotent: true,
+        timeout: None,
     };
 }
 
@@ -164,6 +169,15 @@ impl HandlerError {
         }
     }
 
+    /// An attempt that ran past the listener's `timeout`: failed, and retried like any error.
+    pub(crate) fn timed_out(limit: Duration) -> Self {
+        HandlerError {
+            permanent: false,
+            type_name: "erp_events::TimedOut",
+            source: Box::new(TimedOut(limit)),
+        }
+    }
+
     /// Whether retrying is pointless.
     pub fn is_permanent(&self) -> bool {
         self.permanent
@@ -179,6 +193,11 @@ impl HandlerError {
 #[derive(Debug, thiserror::Error)]
 #[error("the handler panicked: {0}")]
 pub struct Panicked(String);
+
+/// A handler ran past its listener's `timeout`; its dead letters name this type.
+#[derive(Debug, thiserror::Error)]
+#[error("the handler ran past its timeout of {0:?}")]
+pub struct TimedOut(Duration);
 
 impl<E: Error + Send + Sync + 'static> From<E> for HandlerError {
     fn from(error: E) -> Self {

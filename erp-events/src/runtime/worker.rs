@@ -265,11 +265,15 @@ impl<L: Listener> ListenerRuntime<L> {
                         .clone()
                         .scope(self.listener.handle(envelope, &self.state));
                     // A panic is a failed attempt: the worker, its partition and the records
-                    // after this one go on.
-                    AssertUnwindSafe(handling)
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|panic| Err(HandlerError::panicked(panic)))
+                    // after this one go on. So is running past the timeout.
+                    let attempt = AssertUnwindSafe(handling).catch_unwind();
+                    let outcome = match self.options.timeout {
+                        Some(limit) => tokio::time::timeout(limit, attempt)
+                            .await
+                            .unwrap_or_else(|_| Ok(Err(HandlerError::timed_out(limit)))),
+                        None => attempt.await,
+                    };
+                    outcome.unwrap_or_else(|panic| Err(HandlerError::panicked(panic)))
                 }
                 Err(error) => Err(error),
             };

@@ -22,7 +22,7 @@ impl std::fmt::Display for IndexDown {
 impl std::error::Error for IndexDown {}
 
 /// Stateless, with every option.
-#[erp_listener(group = "analytics", retries = 10, backoff(initial_ms = 50, multiplier = 1.5, max_ms = 5000), concurrency = 2, idempotent = false)]
+#[erp_listener(group = "analytics", retries = 10, backoff(initial_ms = 50, multiplier = 1.5, max_ms = 5000), concurrency = 2, idempotent = false, timeout_ms = 30000)]
 async fn count(_event: Envelope<InventoryMovement>) -> Result<(), HandlerError> {
     Ok(())
 }
