@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use erp_events::{App, Config, Kafka, ListenerReport, Publisher, Running};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::OwnedMessage;
+use rdkafka::message::{BorrowedMessage, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
 /// Any error a demo can meet (starting the app, publishing).
@@ -127,6 +127,20 @@ pub fn read_from_start(
     patience: Duration,
     keep: impl Fn(&OwnedMessage) -> bool,
 ) -> Result<Vec<OwnedMessage>, DemoError> {
+    read_from_start_with(kafka, topic, count, patience, |message| {
+        Some(message.detach()).filter(&keep)
+    })
+}
+
+/// [`read_from_start`], keeping what `read` makes of each record while it is borrowed from the
+/// consumer (`None`: not one of those wanted).
+pub fn read_from_start_with<T>(
+    kafka: &Kafka,
+    topic: &str,
+    count: usize,
+    patience: Duration,
+    read: impl Fn(&BorrowedMessage<'_>) -> Option<T>,
+) -> Result<Vec<T>, DemoError> {
     let consumer: BaseConsumer = kafka
         .client_config()
         .set("group.id", "erp-demo-reader")
@@ -143,10 +157,7 @@ pub fn read_from_start(
     let mut records = Vec::new();
     while records.len() < count && Instant::now() < deadline {
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let message = message?.detach();
-            if keep(&message) {
-                records.push(message);
-            }
+            records.extend(read(&message?));
         }
     }
     Ok(records)

@@ -1,11 +1,14 @@
 //! Failure containment: what goes wrong inside a handler stays a failed attempt of one record;
 //! the partition, its worker and the records after it go on. On the embedded broker and in
-//! process alike.
+//! process alike. A record no Rust client would write (a header name that is not UTF-8) is
+//! handled like any other.
 
 mod support;
 
 use erp_demo::inventory::{InventoryMovement, MovementAction};
-use erp_events::{App, Envelope, HandlerError, ListenerReport, Running, erp_listener};
+use erp_events::{App, Envelope, HandlerError, Kafka, ListenerReport, Running, erp_listener};
+use rdkafka::Message;
+use rdkafka::message::Headers;
 use support::{PATIENCE, dead_letter_info, kafka, read_records};
 
 const TOPIC: &str = "erp.inventory.movements";
@@ -81,4 +84,100 @@ async fn a_panicking_handler_in_process_is_a_failed_attempt_too() {
     let info = erp_events::dlt::decode_dead_letter_headers(dead[0].headers()).unwrap();
     assert_eq!(info.error_type, "erp_events::Panicked");
     assert!(info.message.contains("index corrupted by SKU-P"));
+}
+
+/// Fails permanently on quantity 2 (so that its record is copied to the dead-letter topic).
+#[erp_listener(group = "search-sync", retries = 0)]
+async fn refuses_the_second(event: Envelope<InventoryMovement>) -> Result<(), HandlerError> {
+    if event.payload.quantity == 2 {
+        return Err(HandlerError::permanent("refused"));
+    }
+    Ok(())
+}
+
+/// Writes one record whose header name is not UTF-8 (`0xFF 'x'`), as a C client can; no Rust
+/// client can (rdkafka takes `&str` names), hence librdkafka's C API.
+fn produce_with_a_binary_header_name(kafka: &Kafka, key: &[u8], value: &[u8]) {
+    use rdkafka::producer::{BaseProducer, Producer};
+    use rdkafka_sys::rd_kafka_vtype_t::*;
+    use std::ffi::{CString, c_int};
+    let producer: BaseProducer = kafka.client_config().create().unwrap();
+    let topic = CString::new(TOPIC).unwrap();
+    let (name, header_value) = ([0xFF_u8, b'x'], *b"v");
+    // SAFETY: every pointer is valid for the call (librdkafka copies the key, the value
+    // (`RD_KAFKA_MSG_F_COPY`) and the header, and owns `headers` once the call succeeds); the
+    // variadic list is librdkafka's (type, value...) pairs, ended by `RD_KAFKA_VTYPE_END`.
+    let error = unsafe {
+        let headers = rdkafka_sys::rd_kafka_headers_new(1);
+        rdkafka_sys::rd_kafka_header_add(
+            headers,
+            name.as_ptr().cast(),
+            name.len() as isize,
+            header_value.as_ptr().cast(),
+            header_value.len() as isize,
+        );
+        rdkafka_sys::rd_kafka_producev(
+            producer.client().native_ptr(),
+            RD_KAFKA_VTYPE_TOPIC as c_int,
+            topic.as_ptr(),
+            RD_KAFKA_VTYPE_MSGFLAGS as c_int,
+            rdkafka_sys::RD_KAFKA_MSG_F_COPY as c_int,
+            RD_KAFKA_VTYPE_KEY as c_int,
+            key.as_ptr(),
+            key.len(),
+            RD_KAFKA_VTYPE_VALUE as c_int,
+            value.as_ptr(),
+            value.len(),
+            RD_KAFKA_VTYPE_HEADERS as c_int,
+            headers,
+            RD_KAFKA_VTYPE_END as c_int,
+        )
+    };
+    assert_eq!(
+        error,
+        rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+    );
+    producer.flush(std::time::Duration::from_secs(10)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_name_that_is_not_utf8_is_read_and_kept_not_a_panic() {
+    let kafka = kafka();
+    let running = App::new(&kafka)
+        .listener(refuses_the_second)
+        .start()
+        .unwrap();
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    let [first, second, third]: [InventoryMovement; 3] = (1..=3)
+        .map(|i| InventoryMovement::new("SKU-H", "WH-1", MovementAction::Received, i))
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    publisher.publish(&first).await.unwrap();
+    // No `traceId` in the envelope: the listener reads the `traceparent` header, and so every
+    // header name.
+    let mut envelope = Envelope::new("legacy-c-client", second);
+    envelope.trace_id = None;
+    produce_with_a_binary_header_name(&kafka, b"SKU-H", &envelope.to_json().unwrap());
+    publisher.publish(&third).await.unwrap();
+    let done = |reports: &[ListenerReport]| {
+        let counts = &reports[0].counts;
+        counts.handled == 2 && counts.dead_lettered == 1
+    };
+    let waited = tokio::time::timeout(PATIENCE, running.wait_until(done)).await;
+    assert!(waited.is_ok(), "{:?}", running.reports());
+    running.shutdown().await;
+    let dead = read_records(&kafka, &kafka.dead_letter_topic(TOPIC), 1).await;
+    let headers: Vec<(String, Option<Vec<u8>>)> = dead[0]
+        .headers()
+        .unwrap()
+        .iter()
+        .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+        .collect();
+    assert_eq!(
+        headers[0],
+        ("\u{FFFD}x".to_owned(), Some(b"v".to_vec())),
+        "the header kept, its name decoded as Java's client decodes it"
+    );
+    assert_eq!(dead_letter_info(&dead[0]).message, "refused");
 }

@@ -17,8 +17,8 @@ use erp_events::{
 use rdkafka::Message;
 use serde_json::{Value, json};
 use support::peer::SpringPeer;
-use support::read_records_where;
 use support::services::external_kafka;
+use support::{read_dead_letters_where, read_records_where};
 use tokio::sync::MutexGuard;
 
 const TOPIC: &str = "erp.inventory.movements";
@@ -407,12 +407,11 @@ async fn spring_dead_letter(
         "FixedBackOff(_, 3): the first attempt and 3 retries"
     );
     let key = product.clone();
-    let record = read_records_where(kafka, &kafka.dead_letter_topic(TOPIC), 1, move |r| {
-        r.key() == Some(key.as_bytes())
+    let dead = read_dead_letters_where(kafka, &kafka.dead_letter_topic(TOPIC), 1, move |d| {
+        d.key_str() == Some(key.as_str())
     })
     .await
     .remove(0);
-    let dead = DeadLetter::from_message(&record).expect("Spring's dead-letter headers");
     assert_eq!(dead.key_str(), Some(product.as_str()));
     assert_eq!(dead.partition, delivery.partition, "the original partition");
     let info = &dead.info;

@@ -39,6 +39,35 @@ pub async fn read_records_where(
         .expect("the reader does not panic")
 }
 
+/// The dead letters of `topic` (read with [`erp_events::dlt::DeadLetter::from_message`]) for
+/// which `keep` holds: `count` of them, or the test fails after [`PATIENCE`].
+#[allow(dead_code)] // not every test binary reads dead letters this way
+pub async fn read_dead_letters_where(
+    kafka: &Kafka,
+    topic: &str,
+    count: usize,
+    keep: impl Fn(&erp_events::dlt::DeadLetter) -> bool + Send + 'static,
+) -> Vec<erp_events::dlt::DeadLetter> {
+    let (kafka, topic) = (kafka.clone(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let read = |message: &rdkafka::message::BorrowedMessage<'_>| {
+            let dead = erp_events::dlt::DeadLetter::from_message(message)
+                .expect("dead-letter headers in Spring's encoding");
+            Some(dead).filter(&keep)
+        };
+        let dead = erp_demo::demo::read_from_start_with(&kafka, &topic, count, PATIENCE, read)
+            .expect("read the topic");
+        assert!(
+            dead.len() == count,
+            "only {} of {count} dead letters arrived on `{topic}`",
+            dead.len()
+        );
+        dead
+    })
+    .await
+    .expect("the reader does not panic")
+}
+
 fn read_records_blocking(
     kafka: &Kafka,
     topic: &str,

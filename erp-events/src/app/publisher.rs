@@ -295,16 +295,9 @@ impl Drop for Inner {
         if producer.in_flight_count() == 0 {
             return;
         }
-        let flush = || {
-            if let Err(error) = self.flush(DROP_FLUSH_TIMEOUT) {
-                tracing::error!(%error, source = %self.source, "a dropped publisher lost records");
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(flush)
-            }
-            _ => flush(),
+        // Blocks this thread (librdkafka's threads deliver; nothing here needs the runtime).
+        if let Err(error) = self.flush(DROP_FLUSH_TIMEOUT) {
+            tracing::error!(%error, source = %self.source, "a dropped publisher lost records");
         }
     }
 }

@@ -122,7 +122,7 @@ impl Record {
         self.value.as_ref().map(|range| self.slice(range))
     }
 
-    /// The headers, in order. Header names are UTF-8 (librdkafka guarantees it).
+    /// The headers, in order (a name that was not UTF-8 was decoded lossily).
     pub fn headers(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> + '_ {
         self.headers.iter().map(|(name, value)| {
             let name = std::str::from_utf8(self.slice(name)).unwrap_or_default();
@@ -132,19 +132,11 @@ impl Record {
 
     /// The last header named `name`, as UTF-8.
     pub fn header_str(&self, name: &str) -> Option<&str> {
-        last_header_str(self.headers(), name)
+        self.headers()
+            .filter(|(key, _)| *key == name)
+            .last()
+            .and_then(|(_, value)| std::str::from_utf8(value?).ok())
     }
-}
-
-/// The value of the last of `headers` named `name`, as UTF-8.
-pub(crate) fn last_header_str<'a>(
-    headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
-    name: &str,
-) -> Option<&'a str> {
-    headers
-        .filter(|(key, _)| *key == name)
-        .last()
-        .and_then(|(_, value)| std::str::from_utf8(value?).ok())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use rdkafka::Message;
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
@@ -16,6 +16,7 @@ use crate::runtime::dlt::{
 use crate::runtime::record::Record;
 use crate::runtime::sinks::{DeadLetterError, DeadLetterFuture, DeadLetterSink};
 use crate::transport::kafka::Kafka;
+use crate::transport::kafka::headers::headers;
 
 /// How long one dead-letter publish may take before it counts as failed (and is retried).
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -121,12 +122,11 @@ impl DeadLetterSink for KafkaDeadLetters {
 impl DeadLetter {
     /// Reads a record consumed from a dead-letter topic; an error when its dead-letter headers
     /// are missing or not in Spring's encoding.
-    pub fn from_message(message: &impl Message) -> Result<Self, DeadLetterHeaderError> {
-        let headers: Vec<(&str, Option<&[u8]>)> = message
-            .headers()
-            .map(|headers| headers.iter().map(|h| (h.key, h.value)).collect())
-            .unwrap_or_default();
-        let info = decode_dead_letter_headers(headers.iter().copied())?;
+    pub fn from_message(message: &BorrowedMessage<'_>) -> Result<Self, DeadLetterHeaderError> {
+        let headers = headers(message);
+        let info = decode_dead_letter_headers(
+            headers.iter().map(|(name, value)| (name.as_ref(), *value)),
+        )?;
         Ok(DeadLetter {
             topic: message.topic().to_owned(),
             partition: message.partition(),
@@ -134,9 +134,9 @@ impl DeadLetter {
             key: message.key().map(<[u8]>::to_vec),
             value: message.payload().map(<[u8]>::to_vec),
             headers: headers
-                .into_iter()
+                .iter()
                 .filter(|(name, _)| !is_dead_letter_header(name))
-                .map(|(name, value)| (name.to_owned(), value.map(<[u8]>::to_vec)))
+                .map(|(name, value)| (name.to_string(), value.map(<[u8]>::to_vec)))
                 .collect(),
             info,
         })

@@ -5,6 +5,7 @@
 pub(crate) mod consumer;
 pub(crate) mod dead_letters;
 pub mod embedded;
+mod headers;
 pub mod provision;
 mod record;
 

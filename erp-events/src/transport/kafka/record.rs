@@ -2,10 +2,11 @@
 //! their way to the dead-letter topic.
 
 use rdkafka::Message;
-use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::message::BorrowedMessage;
 
 use crate::core::trace::TRACEPARENT;
-use crate::runtime::record::{ConsumedRecord, Record, Timestamp, last_header_str};
+use crate::runtime::record::{ConsumedRecord, Record, Timestamp};
+use crate::transport::kafka::headers::headers;
 
 impl ConsumedRecord for BorrowedMessage<'_> {
     fn offset(&self) -> i64 {
@@ -17,11 +18,12 @@ impl ConsumedRecord for BorrowedMessage<'_> {
     }
 
     fn traceparent(&self) -> Option<&str> {
-        let headers = self
-            .headers()?
-            .iter()
-            .map(|header| (header.key, header.value));
-        last_header_str(headers, TRACEPARENT)
+        let value = headers(self)
+            .into_iter()
+            .rev()
+            .find(|(name, _)| name == TRACEPARENT)?
+            .1?;
+        std::str::from_utf8(value).ok()
     }
 
     fn to_record(&self, topic: &'static str) -> Record {
@@ -31,16 +33,12 @@ impl ConsumedRecord for BorrowedMessage<'_> {
 
 /// Copies a message received from Kafka; `topic` is the listener's (same text, static).
 fn copy(topic: &'static str, message: &BorrowedMessage<'_>) -> Record {
-    let headers = message.headers();
-    let header_list = (0..headers.map_or(0, |h| h.count())).filter_map(move |index| {
-        let header = headers?.try_get(index)?;
-        Some((header.key, header.value))
-    });
+    let headers = headers(message);
     Record::new(
         (topic, message.partition(), Message::offset(message)),
         message.key(),
         message.payload(),
-        header_list,
+        headers.iter().map(|(name, value)| (name.as_ref(), *value)),
         timestamp(message.timestamp()),
     )
 }

@@ -1,0 +1,49 @@
+//! A Kafka record's headers, read whatever their names hold. rdkafka 0.39's accessors
+//! (`Headers::try_get`, `iter`) panic on a header name that is not UTF-8, and any client can
+//! write one: a name is read here through librdkafka's C API and decoded lossily (invalid bytes
+//! become U+FFFD, as Java's client decodes them).
+
+use std::borrow::Cow;
+use std::ffi::{CStr, c_char, c_void};
+use std::ptr;
+
+use rdkafka::message::BorrowedMessage;
+use rdkafka_sys as rdsys;
+
+/// One header: its name (lossily UTF-8) and its value.
+pub(crate) type Header<'a> = (Cow<'a, str>, Option<&'a [u8]>);
+
+/// The headers of `message`, in order.
+pub(crate) fn headers<'a>(message: &'a BorrowedMessage<'_>) -> Vec<Header<'a>> {
+    let mut native: *mut rdsys::rd_kafka_headers_t = ptr::null_mut();
+    // SAFETY: `message.ptr()` is the live librdkafka message `message` borrows; on success
+    // `native` points to headers the message owns, valid while `message` is (not freed here).
+    let found = unsafe { rdsys::rd_kafka_message_headers(message.ptr(), &mut native) };
+    if found != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || native.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: `native` is valid (above).
+    let count = unsafe { rdsys::rd_kafka_header_cnt(native) };
+    let mut headers = Vec::with_capacity(count);
+    for index in 0..count {
+        let (mut name, mut value, mut size): (*const c_char, *const c_void, usize) =
+            (ptr::null(), ptr::null(), 0);
+        // SAFETY: `native` is valid and `index` is below its count; the out-pointers are ours.
+        let read = unsafe {
+            rdsys::rd_kafka_header_get_all(native, index, &mut name, &mut value, &mut size)
+        };
+        if read != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+            break;
+        }
+        // SAFETY: librdkafka keeps each name NUL-terminated and each value `size` bytes long
+        // (or null) inside the message's headers, which outlive `'a`.
+        let (name, value) = unsafe {
+            (
+                CStr::from_ptr(name).to_string_lossy(),
+                (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size)),
+            )
+        };
+        headers.push((name, value));
+    }
+    headers
+}
