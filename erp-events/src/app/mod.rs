@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::app::publisher::{PublishError, Publisher};
 use crate::app::transports::Transports;
@@ -112,6 +112,10 @@ pub enum AppError {
         /// The catalog's topics.
         declared: String,
     },
+    /// A second SIGINT/SIGTERM arrived while shutting down: handlers in progress were not
+    /// waited for (their records are redelivered).
+    #[error("interrupted while shutting down; handlers in progress were not waited for")]
+    Interrupted,
     /// Waiting for SIGINT/SIGTERM failed.
     #[error("cannot listen for shutdown signals: {0}")]
     Signal(std::io::Error),
@@ -305,15 +309,13 @@ impl App {
                 ));
             }
             if let (Some(kafka), false) = (&self.transports.kafka, on_kafka.is_empty()) {
-                let mut config = kafka.consumer_config(group);
-                for (key, value) in &self.overrides {
-                    config.set(key, value);
-                }
+                let config = kafka.consumer_config(group, &self.overrides);
                 let consumer = GroupConsumer::new(
                     config,
                     group,
                     on_kafka,
-                    stop.clone(),
+                    // Its own: a group whose worker died stops alone.
+                    stop.child_token(),
                     self.shutdown_timeout,
                 );
                 match consumer {
@@ -340,8 +342,15 @@ impl App {
     pub async fn run_until_signal(self) -> Result<Vec<ListenerReport>, AppError> {
         let running = self.start()?;
         shutdown_signal().await.map_err(AppError::Signal)?;
-        info!("shutdown signal received");
-        Ok(running.shutdown().await)
+        info!("shutdown signal received; a second one stops at once");
+        tokio::select! {
+            reports = running.shutdown() => Ok(reports),
+            second = shutdown_signal() => {
+                second.map_err(AppError::Signal)?;
+                warn!("second shutdown signal: not waiting for handlers in progress");
+                Err(AppError::Interrupted)
+            }
+        }
     }
 }
 

@@ -5,14 +5,21 @@
 //! before librdkafka starts fetching it, so none of its records reach the shared queue; the
 //! consumer's own poll loop only serves rebalances. Backpressure is librdkafka's: a busy
 //! worker reads nothing, and librdkafka stops fetching a partition whose queue holds
-//! `queued.max.messages.kbytes`. A revoked partition's worker stops after its current record,
-//! what is done is committed, and librdkafka drops what it prefetched.
+//! `queued.max.messages.kbytes`.
+//!
+//! A revoked partition is given up only once its worker has finished the record in hand
+//! (within the shutdown timeout) and stored its offset, and what is done is committed: its
+//! next owner starts after the last handled record, never beside a handler still running.
+//! That wait blocks the rebalance callback, so the consumer's own poll loop (which runs the
+//! callbacks) has a thread of its own, off the async runtime's threads.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, Weak, mpsc};
+use std::time::{Duration, Instant};
+
+use std::panic::AssertUnwindSafe;
 
 use futures_util::{FutureExt, StreamExt};
 use rdkafka::consumer::stream_consumer::{MessageStream, StreamPartitionQueue};
@@ -61,6 +68,10 @@ impl<L: Listener> KafkaRoute for ListenerRuntime<L> {
 struct ActiveWorker {
     stop: CancellationToken,
     worker: JoinHandle<()>,
+    /// Disconnected once the worker's task is gone (finished, or dropped by an abort).
+    gone: mpsc::Receiver<()>,
+    /// Where it stores offsets; closed when its partition is given up.
+    offsets: Arc<KafkaOffsets>,
 }
 
 /// The workers of one consumer.
@@ -82,6 +93,8 @@ pub(crate) struct GroupContext {
     consumer: OnceLock<Weak<StreamConsumer<GroupContext>>>,
     stop: CancellationToken,
     runtime: tokio::runtime::Handle,
+    /// How long a revoked partition's worker may take to finish its record.
+    shutdown_timeout: Duration,
 }
 
 /// The last finished offset of each partition, so that a commit refused during a rebalance
@@ -99,7 +112,7 @@ impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(partitions) => {
-                self.stop_workers(partitions);
+                self.give_up(partitions);
                 info!(
                     group = self.group,
                     count = partitions.count(),
@@ -139,6 +152,7 @@ impl ConsumerContext for GroupContext {
                 let _ = kept.add_partition_offset(element.topic(), element.partition(), next);
             }
         }
+        let kept = ahead_of_commit(consumer, kept);
         if kept.count() > 0 {
             match consumer.commit(&kept, CommitMode::Sync) {
                 Ok(()) => info!(
@@ -164,14 +178,38 @@ impl GroupContext {
         Some((route, (route.topic(), partition)))
     }
 
-    fn stop_workers(&self, partitions: &TopicPartitionList) {
+    /// Stops the workers of revoked `partitions` and waits (within the shutdown timeout) until
+    /// each has finished its record and stored its offset; a worker still running then is
+    /// aborted and can store nothing more.
+    fn give_up(&self, partitions: &TopicPartitionList) {
+        let leaving: Vec<(PartitionKey, ActiveWorker)> = {
+            let mut workers = self.workers.lock().expect("not poisoned");
+            partitions
+                .elements()
+                .iter()
+                .filter_map(|element| self.route_of(element.topic(), element.partition()))
+                .filter_map(|(_, key)| Some((key, workers.active.remove(&key)?)))
+                .collect()
+        };
+        leaving.iter().for_each(|(_, active)| active.stop.cancel());
+        let deadline = Instant::now() + self.shutdown_timeout;
+        for ((topic, partition), active) in &leaving {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Err(mpsc::RecvTimeoutError::Timeout) = active.gone.recv_timeout(left) {
+                error!(
+                    group = self.group,
+                    topic,
+                    partition,
+                    timeout = ?self.shutdown_timeout,
+                    "a revoked partition's handler is still running; giving the partition up (its next owner may handle that record again)"
+                );
+            }
+        }
         let mut workers = self.workers.lock().expect("not poisoned");
-        for element in partitions.elements() {
-            let Some((_, key)) = self.route_of(element.topic(), element.partition()) else {
-                continue;
-            };
-            if let Some(active) = workers.active.remove(&key) {
-                active.stop.cancel();
+        for (key, active) in leaving {
+            active.offsets.close();
+            if !active.worker.is_finished() {
+                active.worker.abort();
                 workers.retiring.insert(key, active.worker);
             }
         }
@@ -191,14 +229,17 @@ impl GroupContext {
                 continue;
             }
             let stop = self.stop.child_token();
+            let offsets = Arc::new(KafkaOffsets {
+                consumer: consumer.clone(),
+                open: Mutex::new(true),
+            });
             let partition = Partition {
                 topic: key.0,
                 partition: key.1,
-                offsets: Arc::new(KafkaOffsets {
-                    consumer: consumer.clone(),
-                }),
+                offsets: offsets.clone(),
                 stop: stop.clone(),
             };
+            let (alive, gone) = mpsc::channel::<()>();
             // A revoked worker of the same partition finishes its record before the new one
             // starts, so that one key's events are never handled concurrently or out of order.
             // Its queue goes first (dropping a queue disarms the partition's wake-up), and the
@@ -208,7 +249,10 @@ impl GroupContext {
                 None => Ok(consumer.split_partition_queue(key.0, key.1)),
             };
             let route = route.clone();
+            let group = self.group;
+            let group_stop = self.stop.clone();
             let worker = self.runtime.spawn(async move {
+                let _alive = alive;
                 let queue = match queue {
                     Ok(queue) => queue,
                     Err((previous, consumer)) => {
@@ -216,17 +260,72 @@ impl GroupContext {
                         consumer.split_partition_queue(key.0, key.1)
                     }
                 };
-                match queue {
-                    Some(queue) => route.start_kafka_partition(partition, queue).await,
-                    None => error!(
+                let Some(queue) = queue else {
+                    error!(
+                        group,
                         topic = key.0,
                         partition = key.1,
                         "no queue for the partition"
-                    ),
+                    );
+                    return;
+                };
+                let work = route.start_kafka_partition(partition, queue);
+                if AssertUnwindSafe(work).catch_unwind().await.is_err() {
+                    // A bug (handler panics are failed attempts): the partition would stall
+                    // unseen. The group stops instead, so that its partitions move to members
+                    // that work, and says why.
+                    error!(
+                        group,
+                        topic = key.0,
+                        partition = key.1,
+                        "a partition worker died; this group's consumer stops"
+                    );
+                    group_stop.cancel();
                 }
             });
-            workers.active.insert(key, ActiveWorker { stop, worker });
+            workers.active.insert(
+                key,
+                ActiveWorker {
+                    stop,
+                    worker,
+                    gone,
+                    offsets,
+                },
+            );
         }
+    }
+}
+
+/// Polls the consumer's own queue (rebalances, errors) until `stop`.
+async fn serve(
+    consumer: &StreamConsumer<GroupContext>,
+    group: &'static str,
+    stop: CancellationToken,
+) {
+    let mut messages = consumer.stream();
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            message = messages.next() => match message.expect("Kafka streams never end") {
+                Ok(message) => redirect(consumer, &message),
+                Err(error) => warn!(group, %error, "consumer error; librdkafka retries"),
+            },
+        }
+    }
+}
+
+/// A record on the shared queue: its partition's queue was not split in time. It is not
+/// handled here (out of order); the partition is rewound to it, for its worker to read.
+fn redirect(consumer: &StreamConsumer<GroupContext>, message: &BorrowedMessage<'_>) {
+    let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+    error!(
+        topic,
+        partition, offset, "record outside its partition's queue; rewinding"
+    );
+    let rewound = consumer.seek(topic, partition, Offset::Offset(offset), Duration::ZERO);
+    if let Err(error) = rewound {
+        error!(topic, partition, offset, %error, "rewind failed; the record is redelivered after a rebalance");
     }
 }
 
@@ -265,13 +364,60 @@ fn commit<C: ConsumerContext>(consumer: &impl Consumer<C>, group: &str) -> bool 
     }
 }
 
-/// Stores offsets in the consumer; librdkafka commits them (periodically, on rebalance, on close).
+/// `ours` (offsets to commit), kept only where they are ahead of what the group has committed:
+/// a commit refused during a rebalance is made later only if no other member has
+/// committed further meanwhile (a committed offset never moves backwards).
+fn ahead_of_commit<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    ours: TopicPartitionList,
+) -> TopicPartitionList {
+    if ours.count() == 0 {
+        return ours;
+    }
+    let Ok(theirs) = consumer.committed_offsets(ours.clone(), Duration::from_secs(10)) else {
+        warn!("cannot read the committed offsets; not committing after the rebalance");
+        return TopicPartitionList::new();
+    };
+    let mut ahead = TopicPartitionList::new();
+    for element in ours.elements() {
+        let committed = theirs
+            .find_partition(element.topic(), element.partition())
+            .map(|t| t.offset());
+        let ahead_of_theirs = match (element.offset(), committed) {
+            (Offset::Offset(mine), Some(Offset::Offset(theirs))) => mine > theirs,
+            _ => true,
+        };
+        if ahead_of_theirs {
+            let _ =
+                ahead.add_partition_offset(element.topic(), element.partition(), element.offset());
+        }
+    }
+    ahead
+}
+
+/// Stores offsets in the consumer; librdkafka commits them (periodically, on rebalance, on
+/// close). Closed when its partition is given up: a worker still running then stores nothing.
 struct KafkaOffsets {
     consumer: Arc<StreamConsumer<GroupContext>>,
+    open: Mutex<bool>,
+}
+
+impl KafkaOffsets {
+    fn close(&self) {
+        *self.open.lock().expect("not poisoned") = false;
+    }
 }
 
 impl OffsetSink for KafkaOffsets {
     fn store(&self, topic: &'static str, partition: i32, offset: i64) {
+        let open = self.open.lock().expect("not poisoned");
+        if !*open {
+            debug!(
+                topic,
+                partition, offset, "partition given up; offset not stored"
+            );
+            return;
+        }
         match self.consumer.store_offset(topic, partition, offset) {
             Ok(()) => {
                 let context = self.consumer.context();
@@ -312,6 +458,7 @@ impl GroupConsumer {
             consumer: OnceLock::new(),
             stop: stop.clone(),
             runtime: tokio::runtime::Handle::current(),
+            shutdown_timeout,
         };
         let consumer: Arc<StreamConsumer<GroupContext>> =
             Arc::new(config.create_with_context(context)?);
@@ -331,38 +478,23 @@ impl GroupConsumer {
     pub(crate) async fn run(self) {
         let topics: Vec<&str> = self.consumer.context().routes.keys().copied().collect();
         info!(group = self.group, ?topics, "listening");
-        let consumer = self.consumer.clone();
-        let mut messages = consumer.stream();
-        let stopped = self.stop.clone().cancelled_owned();
-        tokio::pin!(stopped);
-        loop {
-            tokio::select! {
-                biased;
-                _ = &mut stopped => break,
-                message = messages.next() => match message.expect("Kafka streams never end") {
-                    Ok(message) => self.redirect(&message),
-                    Err(error) => warn!(group = self.group, %error, "consumer error; librdkafka retries"),
-                },
+        let (consumer, stop, group) = (self.consumer.clone(), self.stop.clone(), self.group);
+        let runtime = tokio::runtime::Handle::current();
+        let (served, serving_ended) = tokio::sync::oneshot::channel();
+        // The rebalance callbacks run in this loop and block while revoked workers finish.
+        let serving = std::thread::Builder::new()
+            .name(format!("erp-{group}"))
+            .spawn(move || {
+                runtime.block_on(serve(&consumer, group, stop));
+                let _ = served.send(());
+            });
+        match serving {
+            Ok(_) => {
+                let _ = serving_ended.await;
             }
+            Err(error) => error!(group, %error, "cannot start the consumer's thread"),
         }
-        drop(messages);
         self.shut_down().await;
-    }
-
-    /// A record on the shared queue: its partition's queue was not split in time. It is not
-    /// handled here (out of order); the partition is rewound to it, for its worker to read.
-    fn redirect(&self, message: &BorrowedMessage<'_>) {
-        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-        error!(
-            topic,
-            partition, offset, "record outside its partition's queue; rewinding"
-        );
-        let rewound = self
-            .consumer
-            .seek(topic, partition, Offset::Offset(offset), Duration::ZERO);
-        if let Err(error) = rewound {
-            error!(topic, partition, offset, %error, "rewind failed; the record is redelivered after a rebalance");
-        }
     }
 
     async fn shut_down(self) {

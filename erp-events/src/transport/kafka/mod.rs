@@ -90,8 +90,9 @@ impl Kafka {
 
     /// The consumer configuration the framework's listeners use for `group` (at-least-once:
     /// offsets stored only after handling, committed by librdkafka), for hand-written consumers
-    /// that should behave the same; the application's overrides come after it.
-    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+    /// that should behave the same; `overrides` (the application's) come after it. With
+    /// `group.protocol=consumer` (KIP-848) the session settings are the broker's, and left out.
+    pub fn consumer_config(&self, group: &str, overrides: &[(String, String)]) -> ClientConfig {
         let mut config = self.client_config();
         config
             .set("group.id", group)
@@ -114,6 +115,17 @@ impl Kafka {
                 .set("session.timeout.ms", "2500")
                 .set("heartbeat.interval.ms", "500")
                 .set("fetch.wait.max.ms", "10");
+        }
+        for (key, value) in overrides {
+            config.set(key, value);
+        }
+        if config.get("group.protocol") == Some("consumer") {
+            // KIP-848: the broker owns the session and the assignment.
+            for key in ["session.timeout.ms", "heartbeat.interval.ms"] {
+                if !overrides.iter().any(|(set, _)| set == key) {
+                    config.remove(key);
+                }
+            }
         }
         config
     }
