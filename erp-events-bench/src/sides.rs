@@ -358,7 +358,7 @@ pub async fn consume_hand_written(
     live: usize,
     partitions: usize,
 ) -> Measurement {
-    let mut config = kafka(bootstrap).consumer_config("hand-written");
+    let mut config = kafka(bootstrap).consumer_config("hand-written", &[]);
     for (key, value) in MOCK_CONSUMER_SETTINGS {
         config.set(key, value);
     }

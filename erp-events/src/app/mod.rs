@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use crate::app::publisher::{PublishError, Publisher};
 use crate::app::transports::Transports;
 use crate::core::catalog::Catalog;
-use crate::core::config::{Config, InProcessTopics};
+use crate::core::config::{Brokers, Config, InProcessTopics};
 use crate::core::event::Event;
 use crate::core::listener::{IntoListener, Listener};
 use crate::idempotency::{
@@ -174,9 +174,16 @@ impl App {
             bus: InProcessBus::new(catalog),
             in_process: config.in_process.clone(),
         });
-        Ok(match &config.redis_url {
-            Some(url) => app.idempotency_store(RedisStore::new(url)?),
-            None => app,
+        Ok(match (&config.redis_url, &config.brokers) {
+            (Some(url), _) => app.idempotency_store(RedisStore::new(url)?),
+            (None, Brokers::External(_)) => {
+                warn!(
+                    capacity = MemoryStore::DEFAULT_CAPACITY,
+                    "REDIS_URL is not set: deduplication is in this process's memory (the latest events only, lost at restart, not shared with other members); set REDIS_URL to share it"
+                );
+                app
+            }
+            (None, Brokers::Embedded) => app,
         })
     }
 

@@ -7,10 +7,19 @@ use std::time::{Duration, Instant};
 use super::{Claim, IdempotencyStore, StoreFuture};
 
 /// Claims in a map of this process: enough for one consumer process and for tests; use
-/// [`super::RedisStore`] when several processes share a group.
-#[derive(Debug, Default)]
+/// [`super::RedisStore`] when several processes share a group. It remembers at most
+/// [`MemoryStore::DEFAULT_CAPACITY`] events (or its capacity): past that, the events handled
+/// longest ago are forgotten first, so a very late redelivery of one is handled again.
+#[derive(Debug)]
 pub struct MemoryStore {
     entries: Mutex<Entries>,
+    capacity: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_capacity(Self::DEFAULT_CAPACITY)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -26,9 +35,20 @@ struct Entry {
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// How many events the default store remembers (about 15 MiB of keys).
+    pub const DEFAULT_CAPACITY: usize = 100_000;
+
+    /// An empty store of [`MemoryStore::DEFAULT_CAPACITY`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store that remembers at most `capacity` events.
+    pub fn with_capacity(capacity: usize) -> Self {
+        MemoryStore {
+            entries: Mutex::default(),
+            capacity: capacity.max(1),
+        }
     }
 
     fn with_entries<T>(&self, f: impl FnOnce(&mut Entries, Instant) -> T) -> T {
@@ -43,7 +63,28 @@ impl MemoryStore {
             entries.map.retain(|_, entry| entry.expires > now);
             entries.writes_since_sweep = 0;
         }
+        if entries.map.len() > self.capacity {
+            entries.forget_oldest_done(self.capacity - self.capacity / 10);
+        }
         result
+    }
+}
+
+impl Entries {
+    /// Forgets the `done` entries that expire first until at most `keep` entries are left
+    /// (claims in progress are kept).
+    fn forget_oldest_done(&mut self, keep: usize) {
+        let mut done: Vec<(Instant, String)> = self
+            .map
+            .iter()
+            .filter(|(_, entry)| entry.done)
+            .map(|(key, entry)| (entry.expires, key.clone()))
+            .collect();
+        done.sort_unstable();
+        let excess = self.map.len().saturating_sub(keep);
+        for (_, key) in done.into_iter().take(excess) {
+            self.map.remove(&key);
+        }
     }
 }
 
@@ -94,5 +135,32 @@ impl IdempotencyStore for MemoryStore {
             }
         });
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_store_forgets_the_events_handled_longest_ago() {
+        let store = MemoryStore::with_capacity(10);
+        let keys: Vec<String> = (0..25).map(|i| format!("erp:idem:g:{i}")).collect();
+        for key in &keys {
+            let key = std::slice::from_ref(key);
+            store.claim(key, Duration::from_secs(60)).await.unwrap();
+            store.confirm(key, Duration::from_secs(3600)).await.unwrap();
+        }
+        assert!(store.entries.lock().unwrap().map.len() <= 10);
+        let newest = store
+            .claim(&keys[24..], Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(newest, [Claim::Done], "the newest is remembered");
+        let oldest = store
+            .claim(&keys[..1], Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(oldest, [Claim::Acquired], "the oldest is forgotten");
     }
 }
