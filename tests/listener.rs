@@ -341,6 +341,11 @@ async fn a_record_whose_dead_letter_cannot_be_written_stays_uncommitted_until_it
         .await
         .unwrap();
     probe.wait_for_calls(1).await;
+    // After about 10 s of failures the partition is reported as stalled (once), and counted.
+    let stalled = running.wait_until(|reports| reports[0].counts.stalls == 1);
+    tokio::time::timeout(support::PATIENCE, stalled)
+        .await
+        .expect("the stall is reported");
     running.shutdown().await;
     assert_eq!(
         committed(&kafka, "search-sync", TOPIC).get(&delivery.partition),

@@ -6,12 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
 use crate::core::listener::ListenerOptions;
 use crate::idempotency::{Claim, IdempotencySettings, IdempotencyStore, StoreFuture};
-use crate::runtime::stop::{Stopped, WAIT, sleep_unless_stopped, until_it_works};
+use crate::runtime::stop::{Stopped, WAIT, Waiting, sleep_unless_stopped, until_it_works};
 
 /// The store of an idempotent listener, with the lease its retries need.
 pub(crate) struct Idempotency {
@@ -58,7 +57,7 @@ impl Idempotency {
     /// Claims the batch's keys in one call.
     pub(crate) async fn claim_batch(
         &self,
-        stop: &CancellationToken,
+        waiting: &Waiting<'_>,
         keys: &[Option<String>],
     ) -> Result<ClaimBook, Stopped> {
         let mut seen = HashSet::new();
@@ -71,7 +70,7 @@ impl Idempotency {
         if keys.is_empty() {
             return Ok(ClaimBook::default());
         }
-        let found = fail_closed(stop, "claim", || self.store.claim(&keys, self.lease)).await?;
+        let found = fail_closed(waiting, "claim", || self.store.claim(&keys, self.lease)).await?;
         Ok(ClaimBook {
             found: keys.into_iter().zip(found).collect(),
             ..ClaimBook::default()
@@ -82,7 +81,7 @@ impl Idempotency {
     /// or held by someone else) a fresh claim, waiting while another holder has it.
     pub(crate) async fn resolve(
         &self,
-        stop: &CancellationToken,
+        waiting: &Waiting<'_>,
         key: &str,
         claims: &mut ClaimBook,
     ) -> Result<Claim, Stopped> {
@@ -105,19 +104,20 @@ impl Idempotency {
             if waits == 1 {
                 debug!("event claimed by another consumer; waiting");
             }
-            sleep_unless_stopped(stop, WAIT.delay(waits)).await?;
-            let found = fail_closed(stop, "claim", || self.store.claim(&keys, self.lease)).await?;
+            sleep_unless_stopped(waiting.stop, WAIT.delay(waits)).await?;
+            let found =
+                fail_closed(waiting, "claim", || self.store.claim(&keys, self.lease)).await?;
             claim = found.first().copied().unwrap_or(Claim::InProgress);
         }
         Ok(claim)
     }
 
     /// Confirms what was handled and releases what was not.
-    pub(crate) async fn settle(&self, stop: &CancellationToken, claims: ClaimBook) {
+    pub(crate) async fn settle(&self, waiting: &Waiting<'_>, claims: ClaimBook) {
         if !claims.handled.is_empty() {
             let handled: Vec<String> = claims.handled.into_iter().collect();
             let confirm = || self.store.confirm(&handled, self.done_ttl);
-            let confirmed = match fail_closed(stop, "confirm", confirm).await {
+            let confirmed = match fail_closed(waiting, "confirm", confirm).await {
                 Ok(()) => Ok(()),
                 // Stopping: one last try, so finished work is not left claimed until the lease ends.
                 Err(Stopped) => confirm().await,
@@ -147,11 +147,12 @@ impl Idempotency {
 
 /// Calls the store until it answers, backing off while it is unreachable (fail-closed).
 async fn fail_closed<'a, T>(
-    stop: &CancellationToken,
+    waiting: &Waiting<'_>,
     operation: &str,
     call: impl FnMut() -> StoreFuture<'a, T>,
 ) -> Result<T, Stopped> {
-    let (value, failures) = until_it_works(stop, call, |error, failures| {
+    let what = "the idempotency store";
+    let (value, failures) = until_it_works(waiting, what, call, |error, failures| {
         if failures == 1 {
             error!(%error, operation, "idempotency store unreachable; this partition waits (nothing is handled without the check)");
         }

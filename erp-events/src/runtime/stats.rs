@@ -16,6 +16,9 @@ pub struct ListenerCounts {
     pub dead_lettered: u64,
     /// Records skipped because their event was already handled by this group.
     pub duplicates: u64,
+    /// Times a partition could not progress for about 10 s, because the idempotency store or
+    /// the dead-letter topic kept failing (each also logged at error level).
+    pub stalls: u64,
 }
 
 impl ListenerCounts {
@@ -69,6 +72,7 @@ pub(crate) struct ListenerStats {
     retries: AtomicU64,
     dead_lettered: AtomicU64,
     duplicates: AtomicU64,
+    stalls: AtomicU64,
     changed: Arc<CountsChanged>,
 }
 
@@ -80,6 +84,7 @@ impl ListenerStats {
             retries: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
+            stalls: AtomicU64::new(0),
             changed,
         }
     }
@@ -105,12 +110,17 @@ impl ListenerStats {
         self.count(&self.duplicates);
     }
 
+    pub(crate) fn stalled(&self) {
+        self.count(&self.stalls);
+    }
+
     pub(crate) fn snapshot(&self) -> ListenerCounts {
         ListenerCounts {
             handled: self.handled.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
+            stalls: self.stalls.load(Ordering::Relaxed),
         }
     }
 }

@@ -40,21 +40,38 @@ pub(crate) async fn sleep_unless_stopped(
     unless_stopped(stop, tokio::time::sleep(delay)).await
 }
 
+/// Failures in a row after which a wait is reported as a stall (about 10 s with [`WAIT`]).
+pub(crate) const STALL_AFTER: u32 = 10;
+
+/// How a partition waits on something failing: given up when it stops, and reported once if
+/// it lasts [`STALL_AFTER`] failures.
+pub(crate) struct Waiting<'a> {
+    /// The partition's stop signal.
+    pub(crate) stop: &'a CancellationToken,
+    /// Reports that the partition cannot progress, saying on what.
+    pub(crate) stalled: &'a (dyn Fn(&str) + Sync),
+}
+
 /// Calls `call` until it succeeds, backing off ([`WAIT`]) after each failure, which
-/// `on_failure` reports with the count so far. Returns the value and how many calls failed.
+/// `on_failure` reports with the count so far; the [`STALL_AFTER`]th failure in a row is also
+/// reported as a stall on `what`. Returns the value and how many calls failed.
 pub(crate) async fn until_it_works<T, E: Display, F: Future<Output = Result<T, E>>>(
-    stop: &CancellationToken,
+    waiting: &Waiting<'_>,
+    what: &str,
     mut call: impl FnMut() -> F,
     mut on_failure: impl FnMut(&E, u32),
 ) -> Result<(T, u32), Stopped> {
     let mut failures = 0;
     loop {
-        match unless_stopped(stop, call()).await? {
+        match unless_stopped(waiting.stop, call()).await? {
             Ok(value) => return Ok((value, failures)),
             Err(error) => {
                 failures += 1;
                 on_failure(&error, failures);
-                sleep_unless_stopped(stop, WAIT.delay(failures)).await?;
+                if failures == STALL_AFTER {
+                    (waiting.stalled)(what);
+                }
+                sleep_unless_stopped(waiting.stop, WAIT.delay(failures)).await?;
             }
         }
     }

@@ -27,7 +27,9 @@ use crate::runtime::dlt::{DECODE_ERROR_TYPE, DeadLetterReason, dead_letter_heade
 use crate::runtime::record::ConsumedRecord;
 use crate::runtime::sinks::{DeadLetterSink, OffsetSink};
 use crate::runtime::stats::ListenerStats;
-use crate::runtime::stop::{Stopped, sleep_unless_stopped, unless_stopped, until_it_works};
+use crate::runtime::stop::{
+    Stopped, Waiting, sleep_unless_stopped, unless_stopped, until_it_works,
+};
 
 /// Records taken from the queue, claimed and confirmed together.
 const MAX_BATCH: usize = 64;
@@ -123,7 +125,15 @@ impl<L: Listener> ListenerRuntime<L> {
             })
             .collect();
         let mut claims = match &self.idempotency {
-            Some(idempotency) => idempotency.claim_batch(&p.stop, &keys).await?,
+            Some(idempotency) => {
+                let offset = batch.first().map_or(-1, ConsumedRecord::offset);
+                let stalled = |what: &str| self.stalled(p, offset, what);
+                let waiting = Waiting {
+                    stop: &p.stop,
+                    stalled: &stalled,
+                };
+                idempotency.claim_batch(&waiting, &keys).await?
+            }
             None => ClaimBook::default(),
         };
         let mut outcome = Ok(());
@@ -169,7 +179,13 @@ impl<L: Listener> ListenerRuntime<L> {
             p.offsets.store(p.topic, p.partition, offset);
         }
         if let Some(idempotency) = &self.idempotency {
-            idempotency.settle(&p.stop, claims).await;
+            let offset = done.unwrap_or(-1);
+            let stalled = |what: &str| self.stalled(p, offset, what);
+            let waiting = Waiting {
+                stop: &p.stop,
+                stalled: &stalled,
+            };
+            idempotency.settle(&waiting, claims).await;
         }
         outcome
     }
@@ -196,7 +212,13 @@ impl<L: Listener> ListenerRuntime<L> {
         }
         let claim = match (&self.idempotency, &key) {
             (Some(idempotency), Some(key)) => {
-                if idempotency.resolve(&p.stop, key, claims).await? == Claim::Done {
+                let offset = record.offset();
+                let stalled = |what: &str| self.stalled(p, offset, what);
+                let waiting = Waiting {
+                    stop: &p.stop,
+                    stalled: &stalled,
+                };
+                if idempotency.resolve(&waiting, key, claims).await? == Claim::Done {
                     debug!("duplicate event skipped");
                     return Ok(Outcome::Skipped);
                 }
@@ -296,6 +318,18 @@ impl<L: Listener> ListenerRuntime<L> {
         }
     }
 
+    /// Reports that `p` cannot get past `offset` because `what` keeps failing.
+    fn stalled(&self, p: &Partition, offset: i64, what: &str) {
+        self.stats.stalled();
+        error!(
+            group = L::GROUP,
+            topic = p.topic,
+            partition = p.partition,
+            offset,
+            "the partition cannot progress: {what} has been failing for about 10 s; still trying"
+        );
+    }
+
     /// Publishes `record` to its dead-letter topic, retrying until it is there.
     async fn dead_letter(
         &self,
@@ -312,7 +346,12 @@ impl<L: Listener> ListenerRuntime<L> {
         );
         let headers = dead_letter_headers(record, L::GROUP, &reason);
         let publish = || self.dead_letters.publish(record, headers.clone());
-        until_it_works(&p.stop, publish, |error, failures| {
+        let stalled = |what: &str| self.stalled(p, record.offset, what);
+        let waiting = Waiting {
+            stop: &p.stop,
+            stalled: &stalled,
+        };
+        until_it_works(&waiting, "the dead-letter topic", publish, |error, failures| {
             error!(%error, failures, "dead-letter publish failed; the record stays uncommitted and is tried again");
         })
         .await?;
