@@ -6,14 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use erp_events::{
     App, Envelope, Event, HandlerError, ListenerExt, ListenerReport, Publisher, State, erp_event,
     erp_listener,
 };
 
-use crate::demo::{DemoError, Module, ReportTable, reports_of};
+use crate::demo::{DemoError, Module, ReportTable, Shared, reports_of};
 
 /// Something a user did to an entity, keyed by entity so its records stay in order.
 #[erp_event(topic = "erp.audit.events", key = entity_id)]
@@ -43,13 +43,13 @@ pub struct TrailEntry {
 /// The append-only audit trail.
 #[derive(Debug, Clone, Default)]
 pub struct AuditTrail {
-    entries: Arc<Mutex<Vec<TrailEntry>>>,
+    entries: Shared<Vec<TrailEntry>>,
 }
 
 impl AuditTrail {
     /// Every entry, in the order appended.
     pub fn entries(&self) -> Vec<TrailEntry> {
-        self.entries.lock().expect("not poisoned").clone()
+        self.entries.get()
     }
 }
 
@@ -63,7 +63,7 @@ pub async fn append_to_trail(
         source: event.source,
         record: event.payload,
     };
-    trail.entries.lock().expect("not poisoned").push(entry);
+    trail.entries.lock().push(entry);
     Ok(())
 }
 
@@ -71,13 +71,13 @@ pub async fn append_to_trail(
 #[derive(Debug, Clone)]
 pub struct ComplianceDesk {
     approvers: Arc<[String]>,
-    flags: Arc<Mutex<Vec<String>>>,
+    flags: Shared<Vec<String>>,
 }
 
 impl ComplianceDesk {
     /// The flags raised, as readable lines.
     pub fn flags(&self) -> Vec<String> {
-        self.flags.lock().expect("not poisoned").clone()
+        self.flags.get()
     }
 }
 
@@ -94,7 +94,7 @@ pub async fn screen_actions(
             "{} by {} on {} ({})",
             record.action, record.actor, record.entity_id, record.module
         );
-        desk.flags.lock().expect("not poisoned").push(flag);
+        desk.flags.lock().push(flag);
     }
     Ok(())
 }
@@ -115,7 +115,7 @@ impl Default for Audit {
             trail: AuditTrail::default(),
             desk: ComplianceDesk {
                 approvers: Arc::from(["controller-1".to_owned()]),
-                flags: Arc::default(),
+                flags: Shared::default(),
             },
         }
     }

@@ -6,14 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
 
 use erp_events::{
     App, Envelope, Event, HandlerError, ListenerExt, ListenerReport, Publisher, State, erp_event,
     erp_listener, erp_type,
 };
 
-use crate::demo::{DemoError, Module, ReportTable, reports_of};
+use crate::demo::{DemoError, Module, ReportTable, Shared, reports_of};
 
 /// Where a clinical case stands; its name is the envelope's `eventType`.
 #[erp_type]
@@ -46,7 +45,7 @@ pub struct ClinicalCaseEvent {
 /// Each case's stages, in the order they were recorded.
 #[derive(Debug, Clone, Default)]
 pub struct CaseHistory {
-    cases: Arc<Mutex<BTreeMap<String, Vec<CaseStage>>>>,
+    cases: Shared<BTreeMap<String, Vec<CaseStage>>>,
 }
 
 /// A stage that does not follow the case's last one.
@@ -61,7 +60,7 @@ pub struct OutOfLifecycle {
 impl CaseHistory {
     /// The stages of each case.
     pub fn cases(&self) -> BTreeMap<String, Vec<CaseStage>> {
-        self.cases.lock().expect("not poisoned").clone()
+        self.cases.get()
     }
 }
 
@@ -72,7 +71,7 @@ pub async fn record_case_history(
     State(history): State<CaseHistory>,
 ) -> Result<(), HandlerError> {
     let case = &event.payload;
-    let mut cases = history.cases.lock().expect("not poisoned");
+    let mut cases = history.cases.lock();
     let last = cases
         .get(&case.case_id)
         .and_then(|stages| stages.last().copied());
@@ -97,13 +96,13 @@ pub async fn record_case_history(
 /// Cases per stage reached.
 #[derive(Debug, Clone, Default)]
 pub struct StageCounts {
-    counts: Arc<Mutex<BTreeMap<CaseStage, u64>>>,
+    counts: Shared<BTreeMap<CaseStage, u64>>,
 }
 
 impl StageCounts {
     /// How many cases reached each stage.
     pub fn counts(&self) -> BTreeMap<CaseStage, u64> {
-        self.counts.lock().expect("not poisoned").clone()
+        self.counts.get()
     }
 }
 
@@ -113,12 +112,7 @@ pub async fn count_case_stages(
     event: Envelope<ClinicalCaseEvent>,
     State(counts): State<StageCounts>,
 ) -> Result<(), HandlerError> {
-    *counts
-        .counts
-        .lock()
-        .expect("not poisoned")
-        .entry(event.payload.stage)
-        .or_default() += 1;
+    *counts.counts.lock().entry(event.payload.stage).or_default() += 1;
     Ok(())
 }
 

@@ -2,12 +2,39 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use erp_events::{App, Config, Kafka, ListenerReport, Publisher, Running};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
+
+/// State a listener shares with whoever reads it (a stand-in for a database or a search
+/// index): a value behind a lock, cheap to clone. A handler that panicked while holding it
+/// leaves it usable.
+#[derive(Debug, Default)]
+pub struct Shared<T>(Arc<Mutex<T>>);
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+
+impl<T> Shared<T> {
+    /// The value, locked.
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T: Clone> Shared<T> {
+    /// A copy of the value.
+    pub fn get(&self) -> T {
+        self.lock().clone()
+    }
+}
 
 /// Any error a demo can meet (starting the app, publishing).
 pub type DemoError = Box<dyn std::error::Error + Send + Sync>;

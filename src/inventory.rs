@@ -5,15 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 
 use erp_events::{
     App, Envelope, Event, EventContext, HandlerError, ListenerExt, ListenerReport, Publisher,
     State, erp_event, erp_listener, erp_type,
 };
 
-use crate::demo::{DemoError, Module, ReportTable, reports_of};
+use crate::demo::{DemoError, Module, ReportTable, Shared, reports_of};
 
 /// What happened to the stock; its name is the envelope's `eventType`.
 #[erp_type]
@@ -67,8 +67,8 @@ impl InventoryMovement {
 /// Stock per product and warehouse, and the envelopes indexed: the search index's documents.
 #[derive(Debug, Clone, Default)]
 pub struct StockIndex {
-    stock: Arc<Mutex<BTreeMap<String, BTreeMap<String, i64>>>>,
-    documents: Arc<Mutex<Vec<String>>>,
+    stock: Shared<BTreeMap<String, BTreeMap<String, i64>>>,
+    documents: Shared<Vec<String>>,
     timeouts_left: Arc<AtomicU32>,
 }
 
@@ -93,7 +93,7 @@ impl StockIndex {
             return Err(IndexTimeout);
         }
         let movement = &envelope.payload;
-        let mut stock = self.stock.lock().expect("not poisoned");
+        let mut stock = self.stock.lock();
         let product = stock.entry(movement.product_id.clone()).or_default();
         let mut add = |warehouse: &str, delta: i64| {
             *product.entry(warehouse.to_owned()).or_default() += delta;
@@ -110,18 +110,18 @@ impl StockIndex {
         }
         let document = String::from_utf8(envelope.to_json().expect("an envelope serializes"))
             .expect("JSON is UTF-8");
-        self.documents.lock().expect("not poisoned").push(document);
+        self.documents.lock().push(document);
         Ok(())
     }
 
     /// Units of each product per warehouse.
     pub fn stock(&self) -> BTreeMap<String, BTreeMap<String, i64>> {
-        self.stock.lock().expect("not poisoned").clone()
+        self.stock.get()
     }
 
     /// Every indexed envelope, as JSON, in the order indexed.
     pub fn documents(&self) -> Vec<String> {
-        self.documents.lock().expect("not poisoned").clone()
+        self.documents.get()
     }
 }
 
@@ -138,13 +138,13 @@ pub async fn sync_stock_index(
 /// Movements and units per action.
 #[derive(Debug, Clone, Default)]
 pub struct MovementStats {
-    per_action: Arc<Mutex<BTreeMap<MovementAction, (u64, i64)>>>,
+    per_action: Shared<BTreeMap<MovementAction, (u64, i64)>>,
 }
 
 impl MovementStats {
     /// `(movements, units)` per action.
     pub fn per_action(&self) -> BTreeMap<MovementAction, (u64, i64)> {
-        self.per_action.lock().expect("not poisoned").clone()
+        self.per_action.get()
     }
 }
 
@@ -154,7 +154,7 @@ pub async fn count_movements(
     event: Envelope<InventoryMovement>,
     State(stats): State<MovementStats>,
 ) -> Result<(), HandlerError> {
-    let mut per_action = stats.per_action.lock().expect("not poisoned");
+    let mut per_action = stats.per_action.lock();
     let entry = per_action.entry(event.payload.action).or_default();
     entry.0 += 1;
     entry.1 += event.payload.quantity;

@@ -6,14 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
 
 use erp_events::{
     App, Envelope, Event, HandlerError, ListenerExt, ListenerReport, Publisher, State, erp_event,
     erp_listener, erp_type,
 };
 
-use crate::demo::{DemoError, Module, ReportTable, reports_of};
+use crate::demo::{DemoError, Module, ReportTable, Shared, reports_of};
 
 /// Where a purchase order stands; its name is the envelope's `eventType`.
 #[erp_type]
@@ -68,7 +67,7 @@ impl PurchaseOrderEvent {
 /// Per supplier: committed (ordered, not received) and payable (received, owed), in cents.
 #[derive(Debug, Clone, Default)]
 pub struct PayablesLedger {
-    balances: Arc<Mutex<BTreeMap<String, SupplierBalance>>>,
+    balances: Shared<BTreeMap<String, SupplierBalance>>,
 }
 
 /// One supplier's balance, in cents.
@@ -83,7 +82,7 @@ pub struct SupplierBalance {
 impl PayablesLedger {
     /// Each supplier's balance.
     pub fn balances(&self) -> BTreeMap<String, SupplierBalance> {
-        self.balances.lock().expect("not poisoned").clone()
+        self.balances.get()
     }
 }
 
@@ -94,7 +93,7 @@ pub async fn book_payables(
     State(ledger): State<PayablesLedger>,
 ) -> Result<(), HandlerError> {
     let order = &event.payload;
-    let mut balances = ledger.balances.lock().expect("not poisoned");
+    let mut balances = ledger.balances.lock();
     let balance = balances.entry(order.supplier.clone()).or_default();
     match order.stage {
         PurchaseStage::PoCreated => balance.committed += order.total_cents(),
@@ -110,7 +109,7 @@ pub async fn book_payables(
 /// Units per product expected from suppliers: ordered, and of those, on the way.
 #[derive(Debug, Clone, Default)]
 pub struct ExpectedReceipts {
-    per_product: Arc<Mutex<BTreeMap<String, Expected>>>,
+    per_product: Shared<BTreeMap<String, Expected>>,
 }
 
 /// Units of one product expected from suppliers.
@@ -125,7 +124,7 @@ pub struct Expected {
 impl ExpectedReceipts {
     /// What is expected of each product.
     pub fn per_product(&self) -> BTreeMap<String, Expected> {
-        self.per_product.lock().expect("not poisoned").clone()
+        self.per_product.get()
     }
 }
 
@@ -135,7 +134,7 @@ pub async fn track_expected_receipts(
     event: Envelope<PurchaseOrderEvent>,
     State(receipts): State<ExpectedReceipts>,
 ) -> Result<(), HandlerError> {
-    let mut per_product = receipts.per_product.lock().expect("not poisoned");
+    let mut per_product = receipts.per_product.lock();
     for line in &event.payload.lines {
         let expected = per_product.entry(line.product_id.clone()).or_default();
         match event.payload.stage {

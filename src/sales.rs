@@ -6,14 +6,13 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex};
 
 use erp_events::{
     App, Envelope, Event, HandlerError, ListenerExt, ListenerReport, Publisher, State, erp_event,
     erp_listener,
 };
 
-use crate::demo::{DemoError, Module, ReportTable, reports_of};
+use crate::demo::{DemoError, Module, ReportTable, Shared, reports_of};
 
 /// A completed sale of one product, keyed by product so its sales are costed in order.
 #[erp_event(topic = "erp.sales.transactions", key = product_id)]
@@ -47,13 +46,13 @@ impl SaleCompleted {
 /// Revenue per product, in cents.
 #[derive(Debug, Clone, Default)]
 pub struct Revenue {
-    per_product: Arc<Mutex<BTreeMap<String, i64>>>,
+    per_product: Shared<BTreeMap<String, i64>>,
 }
 
 impl Revenue {
     /// Revenue of each product, in cents.
     pub fn per_product(&self) -> BTreeMap<String, i64> {
-        self.per_product.lock().expect("not poisoned").clone()
+        self.per_product.get()
     }
 }
 
@@ -64,7 +63,7 @@ pub async fn sum_revenue(
     State(revenue): State<Revenue>,
 ) -> Result<(), HandlerError> {
     let sale = &event.payload;
-    let mut per_product = revenue.per_product.lock().expect("not poisoned");
+    let mut per_product = revenue.per_product.lock();
     *per_product.entry(sale.product_id.clone()).or_default() +=
         sale.quantity * sale.unit_price_cents;
     Ok(())
@@ -74,7 +73,7 @@ pub async fn sum_revenue(
 /// goods sold booked per sale.
 #[derive(Debug, Clone, Default)]
 pub struct FifoLedger {
-    inner: Arc<Mutex<FifoBooks>>,
+    inner: Shared<FifoBooks>,
 }
 
 #[derive(Debug, Default)]
@@ -96,13 +95,13 @@ pub struct NotEnoughStock {
 impl FifoLedger {
     /// A ledger with a layer of `units` at `unit_cost_cents` received for `product_id`.
     pub fn receive(&self, product_id: &str, units: i64, unit_cost_cents: i64) {
-        let mut books = self.inner.lock().expect("not poisoned");
+        let mut books = self.inner.lock();
         let layers = books.layers.entry(product_id.to_owned()).or_default();
         layers.push_back((units, unit_cost_cents));
     }
 
     fn consume(&self, sale: &SaleCompleted) -> Result<(), NotEnoughStock> {
-        let mut books = self.inner.lock().expect("not poisoned");
+        let mut books = self.inner.lock();
         let layers = books.layers.entry(sale.product_id.clone()).or_default();
         let available: i64 = layers.iter().map(|(units, _)| units).sum();
         if available < sale.quantity {
@@ -130,16 +129,12 @@ impl FifoLedger {
 
     /// Cost of goods sold per sale, in cents.
     pub fn cost_of_sales(&self) -> BTreeMap<String, i64> {
-        self.inner
-            .lock()
-            .expect("not poisoned")
-            .cost_of_sales
-            .clone()
+        self.inner.lock().cost_of_sales.clone()
     }
 
     /// Units left in the cost layers of each product.
     pub fn units_left(&self) -> BTreeMap<String, i64> {
-        let books = self.inner.lock().expect("not poisoned");
+        let books = self.inner.lock();
         books
             .layers
             .iter()
