@@ -6,8 +6,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use tracing::error;
 
 use crate::core::retry::Backoff;
+use crate::runtime::stats::ListenerStats;
 
 /// The worker was told to stop before finishing a record.
 #[derive(Debug)]
@@ -43,13 +45,29 @@ pub(crate) async fn sleep_unless_stopped(
 /// Failures in a row after which a wait is reported as a stall (about 10 s with [`WAIT`]).
 pub(crate) const STALL_AFTER: u32 = 10;
 
-/// How a partition waits on something failing: given up when it stops, and reported once if
-/// it lasts [`STALL_AFTER`] failures.
+/// How a partition waits on something failing: given up when it stops, and reported once
+/// (logged at error level, and counted) if it lasts [`STALL_AFTER`] failures.
 pub(crate) struct Waiting<'a> {
     /// The partition's stop signal.
     pub(crate) stop: &'a CancellationToken,
-    /// Reports that the partition cannot progress, saying on what.
-    pub(crate) stalled: &'a (dyn Fn(&str) + Sync),
+    /// Where: group, topic, partition and the offset it cannot get past.
+    pub(crate) at: (&'static str, &'static str, i32, i64),
+    /// The listener's counters.
+    pub(crate) stats: &'a ListenerStats,
+}
+
+impl Waiting<'_> {
+    fn stalled(&self, what: &str) {
+        let (group, topic, partition, offset) = self.at;
+        self.stats.stalled();
+        error!(
+            group,
+            topic,
+            partition,
+            offset,
+            "the partition cannot progress: {what} has been failing for about 10 s; still trying"
+        );
+    }
 }
 
 /// Calls `call` until it succeeds, backing off ([`WAIT`]) after each failure, which
@@ -69,7 +87,7 @@ pub(crate) async fn until_it_works<T, E: Display, F: Future<Output = Result<T, E
                 failures += 1;
                 on_failure(&error, failures);
                 if failures == STALL_AFTER {
-                    (waiting.stalled)(what);
+                    waiting.stalled(what);
                 }
                 sleep_unless_stopped(waiting.stop, WAIT.delay(failures)).await?;
             }

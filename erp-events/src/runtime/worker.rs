@@ -127,12 +127,9 @@ impl<L: Listener> ListenerRuntime<L> {
         let mut claims = match &self.idempotency {
             Some(idempotency) => {
                 let offset = batch.first().map_or(-1, ConsumedRecord::offset);
-                let stalled = |what: &str| self.stalled(p, offset, what);
-                let waiting = Waiting {
-                    stop: &p.stop,
-                    stalled: &stalled,
-                };
-                idempotency.claim_batch(&waiting, &keys).await?
+                idempotency
+                    .claim_batch(&self.waiting(p, offset), &keys)
+                    .await?
             }
             None => ClaimBook::default(),
         };
@@ -179,13 +176,9 @@ impl<L: Listener> ListenerRuntime<L> {
             p.offsets.store(p.topic, p.partition, offset);
         }
         if let Some(idempotency) = &self.idempotency {
-            let offset = done.unwrap_or(-1);
-            let stalled = |what: &str| self.stalled(p, offset, what);
-            let waiting = Waiting {
-                stop: &p.stop,
-                stalled: &stalled,
-            };
-            idempotency.settle(&waiting, claims).await;
+            idempotency
+                .settle(&self.waiting(p, done.unwrap_or(-1)), claims)
+                .await;
         }
         outcome
     }
@@ -212,12 +205,7 @@ impl<L: Listener> ListenerRuntime<L> {
         }
         let claim = match (&self.idempotency, &key) {
             (Some(idempotency), Some(key)) => {
-                let offset = record.offset();
-                let stalled = |what: &str| self.stalled(p, offset, what);
-                let waiting = Waiting {
-                    stop: &p.stop,
-                    stalled: &stalled,
-                };
+                let waiting = self.waiting(p, record.offset());
                 if idempotency.resolve(&waiting, key, claims).await? == Claim::Done {
                     debug!("duplicate event skipped");
                     return Ok(Outcome::Skipped);
@@ -318,16 +306,14 @@ impl<L: Listener> ListenerRuntime<L> {
         }
     }
 
-    /// Reports that `p` cannot get past `offset` because `what` keeps failing.
-    fn stalled(&self, p: &Partition, offset: i64, what: &str) {
-        self.stats.stalled();
-        error!(
-            group = L::GROUP,
-            topic = p.topic,
-            partition = p.partition,
-            offset,
-            "the partition cannot progress: {what} has been failing for about 10 s; still trying"
-        );
+    /// How `p` waits at `offset` on something failing.
+    fn waiting<'a>(&'a self, p: &'a Partition, offset: i64) -> Waiting<'a> {
+        let at = (L::GROUP, p.topic, p.partition, offset);
+        Waiting {
+            stop: &p.stop,
+            at,
+            stats: &self.stats,
+        }
     }
 
     /// Publishes `record` to its dead-letter topic, retrying until it is there.
@@ -346,11 +332,7 @@ impl<L: Listener> ListenerRuntime<L> {
         );
         let headers = dead_letter_headers(record, L::GROUP, &reason);
         let publish = || self.dead_letters.publish(record, headers.clone());
-        let stalled = |what: &str| self.stalled(p, record.offset, what);
-        let waiting = Waiting {
-            stop: &p.stop,
-            stalled: &stalled,
-        };
+        let waiting = self.waiting(p, record.offset);
         until_it_works(&waiting, "the dead-letter topic", publish, |error, failures| {
             error!(%error, failures, "dead-letter publish failed; the record stays uncommitted and is tried again");
         })
