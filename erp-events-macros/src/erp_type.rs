@@ -6,8 +6,7 @@ use syn::{Fields, Item, ItemEnum};
 
 use crate::errors::Errors;
 use crate::payload::{
-    explicit_rename, prepare_fields, property_list, reject_own_serde_derives, rename_attr,
-    serde_derives,
+    explicit_rename, prepare_fields, property_list, reject_own_serde, rename_attr, serde_derives,
 };
 
 /// Expands `#[erp_type] item`.
@@ -18,11 +17,11 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let expanded = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Enum(mut item)) => {
-            reject_own_serde_derives(&mut item.attrs, "erp_type", &mut errors);
+            reject_own_serde(&mut item.attrs, "erp_type", &mut errors);
             expand_enum(&mut item, &mut errors)
         }
         Ok(Item::Struct(mut item)) => {
-            reject_own_serde_derives(&mut item.attrs, "erp_type", &mut errors);
+            reject_own_serde(&mut item.attrs, "erp_type", &mut errors);
             let fields = prepare_fields(&mut item, "erp_type", &mut errors);
             let derives = serde_derives();
             let ident = &item.ident;

@@ -5,6 +5,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Attribute, Fields, GenericArgument, Ident, ItemStruct, LitStr, PathArguments, Type};
 
@@ -40,8 +41,22 @@ pub fn serde_derives() -> TokenStream {
 }
 
 /// Reports a user-written `Serialize`/`Deserialize` derive, which would conflict with ours, and
-/// removes it from the item (so the item is still emitted without a cascade of errors).
-pub fn reject_own_serde_derives(attrs: &mut [Attribute], macro_name: &str, errors: &mut Errors) {
+/// removes it from the item (so the item is still emitted without a cascade of errors); and
+/// any container-level `#[serde(...)]`, which would make the wire names differ from the
+/// schema's.
+pub fn reject_own_serde(attrs: &mut Vec<Attribute>, macro_name: &str, errors: &mut Errors) {
+    attrs.retain(|attr| {
+        let container_serde = attr.path().is_ident("serde");
+        if container_serde {
+            errors.at(
+                attr.path().span(),
+                format!(
+                    "`#[{macro_name}]` names the fields itself (camelCase, as Jackson does): remove this `#[serde(...)]`, and put `#[serde(rename = \"...\")]` on a field whose JSON name differs"
+                ),
+            );
+        }
+        !container_serde
+    });
     for attr in attrs
         .iter_mut()
         .filter(|attr| attr.path().is_ident("derive"))
@@ -87,16 +102,27 @@ pub fn prepare_fields(
         );
         return Vec::new();
     };
+    let mut taken = std::collections::HashMap::new();
     fields
         .named
         .iter_mut()
         .map(|field| {
             let ident = field.ident.clone().expect("named field");
+            check_field_serde(&field.attrs, errors);
             let json_name = explicit_rename(&field.attrs).unwrap_or_else(|| {
-                let name = erp_events_catalog::camel_case(&ident.to_string());
+                // `r#type` is `type` on the wire, as serde writes it.
+                let name = erp_events_catalog::camel_case(&ident.unraw().to_string());
                 field.attrs.push(rename_attr(&name));
                 name
             });
+            if let Some(first) = taken.insert(json_name.clone(), ident.clone()) {
+                errors.at(
+                    ident.span(),
+                    format!(
+                        "`{ident}` and `{first}` both have the JSON name `{json_name}`; rename one"
+                    ),
+                );
+            }
             PayloadField {
                 ident,
                 json_name,
@@ -135,6 +161,33 @@ pub fn property_list(fields: &[PayloadField]) -> TokenStream {
         quote_spanned!(ty.span()=> ::erp_events::__private::property::<#ty>(#name, #doc))
     });
     quote!(::std::vec![#(#properties),*])
+}
+
+/// The serde field attributes a payload field may carry: those whose effect the schema shows.
+const FIELD_SERDE_KEYS: &[&str] = &["rename", "default"];
+
+/// Reports each field-level serde attribute other than [`FIELD_SERDE_KEYS`] (`skip`,
+/// `flatten`, `with`...): the wire format would differ from the schema.
+fn check_field_serde(attrs: &[Attribute], errors: &mut Errors) {
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("serde")) {
+        let _ = attr.parse_nested_meta(|meta| {
+            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            if !FIELD_SERDE_KEYS.contains(&key.as_str()) {
+                errors.at(
+                    meta.path.span(),
+                    format!(
+                        "`#[serde({key})]` is not supported on an event field: the schema could not say what goes on the wire (supported: `rename`, `default`)"
+                    ),
+                );
+            }
+            if meta.input.peek(syn::Token![=]) {
+                meta.value()?.parse::<syn::Expr>()?;
+            } else if meta.input.peek(syn::token::Paren) {
+                meta.parse_nested_meta(|_| Ok(()))?;
+            }
+            Ok(())
+        });
+    }
 }
 
 /// `#[serde(rename = "name")]`.
@@ -199,13 +252,23 @@ mod tests {
     }
 
     #[test]
+    fn a_raw_identifier_is_named_as_serde_names_it() {
+        let mut item: ItemStruct = syn::parse_quote! {
+            struct Part { r#type: String }
+        };
+        let fields = prepare_fields(&mut item, "erp_event", &mut Errors::default());
+        assert_eq!(fields[0].json_name, "type");
+        assert!(quote!(#item).to_string().contains("rename = \"type\""));
+    }
+
+    #[test]
     fn tuple_structs_and_own_derives_are_rejected() {
         let mut errors = Errors::default();
         let mut item: ItemStruct = syn::parse_quote!(
             #[derive(Debug, serde::Serialize)]
             struct S(u8);
         );
-        reject_own_serde_derives(&mut item.attrs, "erp_event", &mut errors);
+        reject_own_serde(&mut item.attrs, "erp_event", &mut errors);
         prepare_fields(&mut item, "erp_event", &mut errors);
         assert_eq!(errors.messages().len(), 2);
         assert!(errors.messages()[0].starts_with("remove this derive"));

@@ -5,7 +5,7 @@ use syn::{Ident, ItemStruct, LitStr};
 
 use crate::args::{find, parse_args};
 use crate::errors::Errors;
-use crate::payload::{PayloadField, prepare_fields, reject_own_serde_derives};
+use crate::payload::{PayloadField, prepare_fields, reject_own_serde};
 
 /// The keys `#[erp_event]` accepts.
 pub const KEYS: &[&str] = &["topic", "key", "version", "event_type"];
@@ -50,7 +50,7 @@ impl EventModel {
     /// Reads the attribute arguments and the struct (giving its fields their serde names).
     pub fn build(args: TokenStream, item: &mut ItemStruct, errors: &mut Errors) -> Self {
         let args = parse_args(args, KEYS, errors);
-        reject_own_serde_derives(&mut item.attrs, "erp_event", errors);
+        reject_own_serde(&mut item.attrs, "erp_event", errors);
         let version_arg = find(&args, "version");
         let event_type = match find(&args, "event_type") {
             None => EventType::StructName,

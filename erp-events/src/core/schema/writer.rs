@@ -42,6 +42,10 @@ pub enum SchemaChange {
     Missing,
     /// The file differs; each line says how.
     Changed(Vec<String>),
+    /// The file differs in a way its readers cannot take (a published version is never changed
+    /// so): [`SchemaWriter::write`] leaves it alone; bump the event's `version` instead. Each
+    /// line says what breaks.
+    Incompatible(Vec<String>),
 }
 
 impl<'c> SchemaWriter<'c> {
@@ -71,7 +75,14 @@ impl<'c> SchemaWriter<'c> {
                         Err(error) => SchemaChange::Changed(vec![format!("unreadable: {error}")]),
                         Ok(committed) => {
                             let lines = differences(&committed, schema);
-                            if lines.is_empty() && text == schema.to_file_text(topic, *version) {
+                            let breaks = check_backward_compatible(&committed, schema);
+                            if !breaks.is_empty() {
+                                SchemaChange::Incompatible(
+                                    breaks.iter().map(ToString::to_string).collect(),
+                                )
+                            } else if lines.is_empty()
+                                && text == schema.to_file_text(topic, *version)
+                            {
                                 SchemaChange::Unchanged
                             } else if lines.is_empty() {
                                 SchemaChange::Changed(vec!["layout only".to_owned()])
@@ -86,11 +97,12 @@ impl<'c> SchemaWriter<'c> {
             .collect()
     }
 
-    /// Writes every schema that is missing or changed.
+    /// Writes every schema that is missing or changed compatibly (never an
+    /// [`SchemaChange::Incompatible`] one).
     pub fn write(&self) -> std::io::Result<Vec<(PathBuf, SchemaChange)>> {
         let changes = self.changes();
         for ((topic, version, schema), (path, change)) in self.events.iter().zip(&changes) {
-            if *change != SchemaChange::Unchanged {
+            if matches!(change, SchemaChange::Missing | SchemaChange::Changed(_)) {
                 std::fs::create_dir_all(path.parent().expect("a schema file is in a folder"))?;
                 std::fs::write(path, schema.to_file_text(topic, *version))?;
             }
@@ -134,7 +146,7 @@ impl<'c> SchemaWriter<'c> {
                 return ExitCode::FAILURE;
             }
         };
-        let mut differ = false;
+        let (mut differ, mut refused) = (false, false);
         let here = std::env::current_dir().unwrap_or_default();
         for (path, change) in &changes {
             let path = path.strip_prefix(&here).unwrap_or(path);
@@ -157,13 +169,23 @@ impl<'c> SchemaWriter<'c> {
                         .iter()
                         .for_each(|line| println!("             {line}"));
                 }
+                SchemaChange::Incompatible(lines) => {
+                    refused = true;
+                    println!(
+                        "refused    {}: its readers cannot take this change; bump the event's `version` and write the new version's file",
+                        path.display()
+                    );
+                    lines
+                        .iter()
+                        .for_each(|line| println!("             {line}"));
+                }
             }
         }
         let incompatible = self.incompatibilities();
         for problem in &incompatible {
             println!("incompatible {problem}");
         }
-        if (mode == "check" && differ) || !incompatible.is_empty() {
+        if (mode == "check" && differ) || refused || !incompatible.is_empty() {
             ExitCode::FAILURE
         } else {
             ExitCode::SUCCESS

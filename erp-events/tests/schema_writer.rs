@@ -1,0 +1,46 @@
+//! The schema writer never changes a published version so that its readers break: it refuses,
+//! and says to bump the version.
+
+mod common;
+
+use common::InventoryMovement;
+use erp_events::schema::{SchemaChange, SchemaWriter};
+use erp_events::{Catalog, Event};
+
+const CATALOG: &str = r#"
+[[topic]]
+name = "erp.inventory.movements"
+producer = "inventory-service"
+consumers = ["search-sync"]
+partitions = 6
+purpose = "Stock movements"
+"#;
+
+#[test]
+fn an_incompatible_change_to_a_published_version_is_refused() {
+    let dir = std::env::temp_dir().join(format!("erp-schema-writer-{}", std::process::id()));
+    let folder = dir.join(InventoryMovement::TOPIC);
+    std::fs::create_dir_all(&folder).unwrap();
+    let catalog = Catalog::parse(&dir, CATALOG).unwrap();
+    let writer = SchemaWriter::new(&catalog).event::<InventoryMovement>();
+    writer.write().unwrap();
+    let path = catalog.schema_path(InventoryMovement::TOPIC, "INVENTORY_MOVEMENT", 1);
+    // As if v1 had been published with `quantity` as a string: the type now writes a number.
+    let published = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"format\": \"int64\",\n      ", "")
+        .replace("\"type\": \"integer\"", "\"type\": \"string\"");
+    std::fs::write(&path, &published).unwrap();
+
+    let changes = writer.write().unwrap();
+    assert!(
+        matches!(&changes[0].1, SchemaChange::Incompatible(lines) if lines.iter().any(|l| l.contains("quantity"))),
+        "{changes:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        published,
+        "v1 untouched"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
