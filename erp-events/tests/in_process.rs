@@ -271,3 +271,29 @@ async fn a_failed_start_stops_the_groups_it_had_started() {
     );
     assert!(seen.all().is_empty(), "nothing runs after a failed start");
 }
+
+#[tokio::test]
+async fn only_the_topics_producer_publishes_to_it() {
+    let app = App::in_process(erp_events::catalog!());
+    let publisher = app.publisher("sales-service").unwrap();
+    let error = publisher.publish(&movement(1)).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            PublishError::NotTheProducer {
+                topic: "erp.inventory.movements",
+                producer: "inventory-service",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("app.publisher(\"inventory-service\")"),
+        "{error}"
+    );
+    // `*` in the catalog: any service.
+    publisher.publish(&audit(1, false)).await.unwrap();
+}

@@ -15,7 +15,7 @@ pub fn expand(
     model: &EventModel,
     item: &ItemStruct,
     consumers: &[String],
-    dead_letter_topic: &str,
+    (dead_letter_topic, producer): (&str, &str),
 ) -> TokenStream {
     let ident = &model.ident;
     let topic = model.topic.as_ref().map(|t| t.value()).unwrap_or_default();
@@ -55,6 +55,7 @@ pub fn expand(
             const VERSION: u32 = #version;
             const CONSUMERS: &'static [&'static str] = &[#(#consumers),*];
             const DEAD_LETTER_TOPIC: &'static str = #dead_letter_topic;
+            const PRODUCER: &'static str = #producer;
 
             fn event_type(&self) -> &str {
                 #event_type

@@ -45,13 +45,13 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         let derives = crate::payload::serde_derives();
         quote!(#derives #item)
     } else {
-        let dead_letter_topic = catalog
+        let (dead_letter_topic, producer) = catalog
             .as_ref()
             .zip(model.topic.as_ref())
             .and_then(|(catalog, topic)| catalog.catalog().topic(&topic.value()))
-            .map(|topic| topic.dead_letter_topic())
+            .map(|topic| (topic.dead_letter_topic(), topic.producer.clone()))
             .unwrap_or_default();
-        expand::expand(&model, &item, &consumers, &dead_letter_topic)
+        expand::expand(&model, &item, &consumers, (&dead_letter_topic, &producer))
     };
     let tracking = catalog
         .as_ref()

@@ -65,6 +65,18 @@ pub enum PublishError {
     /// The producer could not be created (bad configuration).
     #[error("cannot create the Kafka producer: {0}")]
     Create(KafkaError),
+    /// The catalog names another service as the topic's producer: each topic has one owner.
+    #[error(
+        "`{source_service}` cannot publish to `{topic}`: the catalog names `{producer}` as its producer (publish with `app.publisher(\"{producer}\")`, or change the catalog)"
+    )]
+    NotTheProducer {
+        /// The event's topic.
+        topic: &'static str,
+        /// The publisher's service.
+        source_service: String,
+        /// The catalog's producer of the topic.
+        producer: &'static str,
+    },
     /// The event could not be written as JSON.
     #[error("cannot serialize a `{topic}` event: {source}")]
     Serialize {
@@ -174,8 +186,17 @@ impl Publisher {
     }
 
     /// Hands `event` to the producer and returns at once with its pending acknowledgement: the
-    /// pipelined form. Waits only while the producer's local queue is full.
+    /// pipelined form. Waits only while the producer's local queue is full. Fails at once
+    /// ([`PublishError::NotTheProducer`]) unless this publisher's service is the topic's
+    /// producer in the catalog (or the catalog says `*`).
     pub async fn send<E: Event>(&self, event: &E) -> Result<PendingDelivery, PublishError> {
+        if E::PRODUCER != "*" && E::PRODUCER != self.inner.source {
+            return Err(PublishError::NotTheProducer {
+                topic: E::TOPIC,
+                source_service: self.inner.source.clone(),
+                producer: E::PRODUCER,
+            });
+        }
         let context = EventContext::current();
         let trace = context
             .trace()

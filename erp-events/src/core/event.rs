@@ -26,6 +26,8 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Where the topic's dead letters go: [`Event::TOPIC`] with the catalog's dead-letter
     /// suffix (`.DLT` unless the catalog says otherwise).
     const DEAD_LETTER_TOPIC: &'static str;
+    /// The service the catalog names as the topic's producer (`*`: any service).
+    const PRODUCER: &'static str;
 
     /// The envelope's `eventType` for this value (fixed, or taken from an enum field).
     fn event_type(&self) -> &str;
