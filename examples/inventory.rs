@@ -14,6 +14,8 @@ use erp_events::{App, Config, Event, EventContext, ListenerExt};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // Retries and dead letters show as warnings on stderr.
+    erp_demo::demo::log_warnings();
     // Configuration comes from the environment; with nothing set, everything is embedded.
     let app = App::from_config(&Config::from_env(), erp_events::catalog!())?;
     let publisher = app.publisher("inventory-service")?;

@@ -9,6 +9,7 @@ use erp_demo::migration::{Phase, run};
 
 #[tokio::main]
 async fn main() -> Result<(), erp_demo::demo::DemoError> {
+    erp_demo::demo::log_warnings();
     for phase in [Phase::BeforeKafka, Phase::PurchasingOnKafka] {
         println!("{}", run(phase).await?);
     }

@@ -1,5 +1,6 @@
 //! A service as you would write one: its event, two listeners (one with injected state), and a
-//! `main` that runs until SIGINT/SIGTERM. `cargo run --example service`, then Ctrl-C.
+//! `main` that runs until SIGINT/SIGTERM. `cargo run --example service`, then Ctrl-C. Besides
+//! erp-events it uses tokio and tracing-subscriber.
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -60,6 +61,10 @@ async fn count(event: Envelope<InventoryMovement>) -> Result<(), HandlerError> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Retries, dead letters and stalls are logged: without a subscriber they are not seen.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .init();
     // KAFKA_BROKERS, REDIS_URL, ERP_IN_PROCESS_TOPICS; unset: embedded broker, in-memory dedup.
     let app = App::from_config(&Config::from_env(), erp_events::catalog!())?;
     let publisher = app.publisher("inventory-service")?;

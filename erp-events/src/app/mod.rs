@@ -51,6 +51,7 @@ pub struct App {
     overrides: Vec<(String, String)>,
     producer_overrides: Vec<(String, String)>,
     shutdown_timeout: Duration,
+    ready_timeout: Duration,
     changed: Arc<CountsChanged>,
 }
 
@@ -112,6 +113,28 @@ pub enum AppError {
         /// The catalog's topics.
         declared: String,
     },
+    /// No broker of the cluster answered within the ready timeout.
+    #[error(
+        "no Kafka broker at `{brokers}` answered within {timeout:?} (is KAFKA_BROKERS right?): {source}"
+    )]
+    BrokerUnreachable {
+        /// The bootstrap servers.
+        brokers: String,
+        /// How long it waited.
+        timeout: Duration,
+        /// librdkafka's error.
+        source: rdkafka::error::KafkaError,
+    },
+    /// The idempotency store did not answer within the ready timeout.
+    #[error(
+        "the idempotency store did not answer within {timeout:?} (is REDIS_URL right?): {source}"
+    )]
+    StoreUnreachable {
+        /// How long it waited.
+        timeout: Duration,
+        /// The store's error.
+        source: StoreError,
+    },
     /// A second SIGINT/SIGTERM arrived while shutting down: handlers in progress were not
     /// waited for (their records are redelivered).
     #[error("interrupted while shutting down; handlers in progress were not waited for")]
@@ -148,6 +171,7 @@ impl App {
             overrides: Vec::new(),
             producer_overrides: Vec::new(),
             shutdown_timeout: Duration::from_secs(30),
+            ready_timeout: Duration::from_secs(10),
             changed: Arc::default(),
         }
     }
@@ -233,6 +257,34 @@ impl App {
     pub fn consumer_config(mut self, key: &str, value: &str) -> Self {
         self.overrides.push((key.to_owned(), value.to_owned()));
         self
+    }
+
+    /// How long [`App::ready`] waits for the broker and the idempotency store (10 s by default).
+    pub fn ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// Checks that the Kafka cluster (when a topic uses it) and the idempotency store answer,
+    /// waiting at most the ready timeout: a wrong address is an error at start, not a service
+    /// that silently handles nothing. [`App::run_until_signal`] calls it.
+    pub async fn ready(&self) -> Result<(), AppError> {
+        let timeout = self.ready_timeout;
+        if let Some(kafka) = &self.transports.kafka {
+            kafka
+                .reachable(timeout)
+                .await
+                .map_err(|source| AppError::BrokerUnreachable {
+                    brokers: kafka.bootstrap_servers().to_owned(),
+                    timeout,
+                    source,
+                })?;
+        }
+        let unanswered = || StoreError::unavailable("no answer");
+        tokio::time::timeout(timeout, self.store.ping())
+            .await
+            .unwrap_or_else(|_| Err(unanswered()))
+            .map_err(|source| AppError::StoreUnreachable { timeout, source })
     }
 
     /// How long shutdown waits for handlers in progress (30 s by default).
@@ -347,6 +399,7 @@ impl App {
 
     /// Starts, then runs until SIGINT or SIGTERM, then shuts down gracefully.
     pub async fn run_until_signal(self) -> Result<Vec<ListenerReport>, AppError> {
+        self.ready().await?;
         let running = self.start()?;
         shutdown_signal().await.map_err(AppError::Signal)?;
         info!("shutdown signal received; a second one stops at once");

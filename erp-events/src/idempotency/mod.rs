@@ -82,6 +82,11 @@ pub trait IdempotencyStore: Send + Sync + 'static {
 
     /// Deletes each key, so the event can run again.
     fn release<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, ()>;
+
+    /// Answers when the store is reachable (checked before an application starts).
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// Timing of claims.
@@ -120,6 +125,10 @@ impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
 
     fn release<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, ()> {
         (**self).release(keys)
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        (**self).ping()
     }
 }
 

@@ -67,6 +67,15 @@ fn millis(duration: Duration) -> u64 {
 }
 
 impl IdempotencyStore for RedisStore {
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            redis::cmd("PING")
+                .query_async::<()>(&mut self.connection.clone())
+                .await
+                .map_err(StoreError::unavailable)
+        })
+    }
+
     fn claim<'a>(&'a self, keys: &'a [String], lease: Duration) -> StoreFuture<'a, Vec<Claim>> {
         Box::pin(async move {
             let mut pipe = redis::Pipeline::with_capacity(keys.len());

@@ -12,6 +12,7 @@ mod record;
 use std::sync::Arc;
 
 use rdkafka::ClientConfig;
+use rdkafka::error::KafkaError;
 
 use crate::core::catalog::Catalog;
 use crate::core::config::Brokers;
@@ -73,6 +74,18 @@ impl Kafka {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap);
         config
+    }
+
+    /// Answers once a broker of the cluster does (its metadata, within `within`).
+    pub(crate) async fn reachable(&self, within: std::time::Duration) -> Result<(), KafkaError> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let config = self.client_config();
+        tokio::task::spawn_blocking(move || {
+            let client: BaseConsumer = config.create()?;
+            client.fetch_metadata(None, within).map(drop)
+        })
+        .await
+        .expect("reading metadata does not panic")
     }
 
     /// The configuration of every producer the framework creates: idempotent, acknowledged by
