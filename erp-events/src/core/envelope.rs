@@ -391,6 +391,22 @@ mod tests {
         assert!(envelope.timestamp.offset().is_utc());
     }
 
+    /// The input `cargo fuzz run envelope_decode` found: without serde_json's
+    /// `float_roundtrip`, the number read back changed its last digits on every round trip.
+    #[test]
+    fn numbers_survive_a_round_trip_digit_for_digit() {
+        let record = SEED_EXAMPLE.replace(
+            "\"quantity\": 5",
+            "\"quantity\": 98888888888888888888888888888888888888888888888888888888888888885",
+        );
+        assert_ne!(record, SEED_EXAMPLE);
+        let first = Envelope::<Value>::decode(record.as_bytes()).unwrap();
+        let second = Envelope::<Value>::decode(&first.to_json().unwrap()).unwrap();
+        assert_eq!(first.payload, second.payload);
+        let third = Envelope::<Value>::decode(&second.to_json().unwrap()).unwrap();
+        assert_eq!(second.to_json().unwrap(), third.to_json().unwrap());
+    }
+
     fn decode_modified(change: impl FnOnce(&mut serde_json::Map<String, Value>)) -> DecodeError {
         let mut value: Value = serde_json::from_str(SEED_EXAMPLE).unwrap();
         change(value.as_object_mut().unwrap());
