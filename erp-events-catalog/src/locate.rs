@@ -22,16 +22,23 @@ pub struct LocateError {
 }
 
 /// The catalog directory for the crate at `manifest_dir`: the first of `override_dir` (from
-/// [`OVERRIDE_VAR`]), `<manifest_dir>/schemas` and `schemas/` in each ancestor (up to the
-/// workspace root) that holds a `catalog.toml`.
+/// [`OVERRIDE_VAR`]), `<manifest_dir>/schemas` and `schemas/` in each ancestor up to the
+/// workspace root (the nearest `Cargo.toml` with a `[workspace]` table; a crate in no workspace
+/// looks in its own folder only) that holds a `catalog.toml`. Nothing above the workspace is
+/// looked at: a stray `schemas/` there is never picked.
 pub fn locate_schemas_dir(
     override_dir: Option<&str>,
     manifest_dir: &Path,
 ) -> Result<PathBuf, LocateError> {
+    let ancestors: Vec<&Path> = manifest_dir.ancestors().collect();
+    let root = ancestors
+        .iter()
+        .position(|dir| declares_workspace(dir))
+        .unwrap_or(0);
     let candidates: Vec<PathBuf> = override_dir
         .map(|dir| manifest_dir.join(dir))
         .into_iter()
-        .chain(manifest_dir.ancestors().map(|dir| dir.join("schemas")))
+        .chain(ancestors[..=root].iter().map(|dir| dir.join("schemas")))
         .collect();
     candidates
         .iter()
@@ -42,6 +49,12 @@ pub fn locate_schemas_dir(
         })
 }
 
+/// Whether `dir` holds a `Cargo.toml` with a `[workspace]` table.
+fn declares_workspace(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("Cargo.toml"))
+        .is_ok_and(|manifest| manifest.lines().any(|line| line.trim() == "[workspace]"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +63,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("erp-locate-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("member/src")).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), "[workspace]\nmembers = [\"member\"]\n").unwrap();
         dir
     }
 
@@ -92,5 +106,21 @@ mod tests {
         let error = locate_schemas_dir(Some("nowhere"), &lonely).unwrap_err();
         assert_eq!(error.searched[0], lonely.join("nowhere"));
         assert!(error.to_string().contains("no `catalog.toml` found"));
+    }
+
+    #[test]
+    fn nothing_above_the_workspace_root_is_looked_at() {
+        let outer = scratch("stray");
+        put_catalog(&outer.join("schemas"));
+        let root = outer.join("project");
+        std::fs::create_dir_all(root.join("member")).unwrap();
+        std::fs::write(root.join("Cargo.toml"), "[workspace]\n").unwrap();
+        let error = locate_schemas_dir(None, &root.join("member")).unwrap_err();
+        assert_eq!(
+            error.searched,
+            [root.join("member/schemas"), root.join("schemas")],
+            "the stray `{}` is not picked",
+            outer.join("schemas").display()
+        );
     }
 }
