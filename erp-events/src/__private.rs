@@ -19,11 +19,73 @@ pub fn embedded_catalog(dir: &str, text: &str) -> Catalog {
         .expect("the catalog was validated at compile time")
 }
 
-/// A handler's `Result<(), E>` as the runtime's result.
-pub fn into_handler_result<E: Into<HandlerError>>(
-    result: Result<(), E>,
-) -> Result<(), HandlerError> {
-    result.map_err(Into::into)
+/// A handler's error on its way to a [`HandlerError`]. The generated code calls
+/// `(&&&Failure::new(error)).into_handler_error()`, and the first of these that applies wins
+/// (autoref specialization, as trait coherence cannot order them): the error is a
+/// `HandlerError`; it is a `std::error::Error`; it converts into a boxed error (`anyhow::Error`,
+/// `Box<dyn Error + Send + Sync>`, `String`). The last also reports every other type.
+pub struct Failure<E>(std::cell::Cell<Option<E>>);
+
+impl<E> Failure<E> {
+    /// Holds `error` until it is converted.
+    pub fn new(error: E) -> Self {
+        Failure(std::cell::Cell::new(Some(error)))
+    }
+
+    fn take(&self) -> E {
+        self.0.take().expect("a handler's error is converted once")
+    }
+}
+
+/// The handler returned a `HandlerError`: kept as it is.
+pub trait FromHandlerError {
+    /// The error, unchanged.
+    fn into_handler_error(&self) -> HandlerError;
+}
+
+impl FromHandlerError for &&Failure<HandlerError> {
+    fn into_handler_error(&self) -> HandlerError {
+        self.take()
+    }
+}
+
+/// The handler returned a `std::error::Error`: retryable, named by its type.
+pub trait FromStdError {
+    /// The error as a retryable failure.
+    fn into_handler_error(&self) -> HandlerError;
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> FromStdError for &Failure<E> {
+    fn into_handler_error(&self) -> HandlerError {
+        HandlerError::retryable(self.take())
+    }
+}
+
+/// What a handler's error type must be.
+#[diagnostic::on_unimplemented(
+    message = "a handler's error must convert into `HandlerError`; `{Self}` does not",
+    label = "this handler's error type",
+    note = "return `HandlerError`, any `std::error::Error + Send + Sync`, `anyhow::Error` or `Box<dyn Error + Send + Sync>`, or map the error: `.map_err(HandlerError::retryable)?`"
+)]
+pub trait HandlerFailure: Into<Box<dyn std::error::Error + Send + Sync>> {}
+
+impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> HandlerFailure for E {}
+
+/// The handler returned something that converts into a boxed error: retryable.
+pub trait FromBoxed<E> {
+    /// The error as a retryable failure.
+    fn into_handler_error(&self) -> HandlerError
+    where
+        E: HandlerFailure;
+}
+
+impl<E> FromBoxed<E> for Failure<E> {
+    fn into_handler_error(&self) -> HandlerError
+    where
+        E: HandlerFailure,
+    {
+        HandlerError::retryable(self.take())
+    }
 }
 
 /// Fails compilation (with `message`) unless `group` is a declared consumer of `E`'s topic.

@@ -58,3 +58,56 @@ async fn an_attempt_past_its_timeout_has_failed_and_the_partition_goes_on() {
     assert_eq!(info.message, "the handler ran past its timeout of 100ms");
     assert_eq!(info.attempts, Some(2));
 }
+
+#[erp_listener(group = "search-sync", retries = 0)]
+async fn fails_with_anyhow(_event: Envelope<InventoryMovement>) -> anyhow::Result<()> {
+    anyhow::bail!("the index is read-only")
+}
+
+#[erp_listener(group = "analytics", retries = 0)]
+async fn fails_with_a_boxed_error(
+    _event: Envelope<InventoryMovement>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    Err("the warehouse is unknown".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anyhow_and_boxed_errors_are_failed_attempts_with_their_message() {
+    let app = App::in_process(erp_events::catalog!());
+    let bus = app.in_process_bus().clone();
+    let publisher = app.publisher("inventory-service").unwrap();
+    let running = app
+        .listener(fails_with_anyhow)
+        .listener(fails_with_a_boxed_error)
+        .start()
+        .unwrap();
+    publisher.publish(&movement(1)).await.unwrap();
+    within_patience(
+        "dead-lettering",
+        running.wait_until(|reports| reports.iter().all(|r| r.counts.dead_lettered == 1)),
+    )
+    .await;
+    running.shutdown().await;
+    let mut reasons: Vec<(String, String)> = bus
+        .dead_letters(InventoryMovement::TOPIC)
+        .iter()
+        .map(|dead| {
+            let info = decode_dead_letter_headers(dead.headers()).unwrap();
+            (info.consumer_group, info.message)
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            (
+                "analytics".to_owned(),
+                "the warehouse is unknown".to_owned()
+            ),
+            (
+                "search-sync".to_owned(),
+                "the index is read-only".to_owned()
+            ),
+        ]
+    );
+}

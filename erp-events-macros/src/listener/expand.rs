@@ -40,7 +40,14 @@ pub fn expand(
         None => (quote!(()), quote!()),
     };
     let result = quote_spanned! {output.span()=>
-        ::erp_events::__private::into_handler_result(#name::call(event #state_arg).await)
+        match #name::call(event #state_arg).await {
+            ::std::result::Result::Ok(()) => ::std::result::Result::Ok(()),
+            ::std::result::Result::Err(error) => {
+                #[allow(unused_imports)]
+                use ::erp_events::__private::{FromBoxed as _, FromHandlerError as _, FromStdError as _};
+                ::std::result::Result::Err((&&&::erp_events::__private::Failure::new(error)).into_handler_error())
+            }
+        }
     };
     let group_check = group_message.map(|message| {
         let span = model.group.as_ref().map_or_else(proc_macro2::Span::call_site, |g| g.span());
