@@ -20,7 +20,7 @@ pub fn embedded_catalog(dir: &str, text: &str) -> Catalog {
 }
 
 /// A handler's error on its way to a [`HandlerError`]. The generated code calls
-/// `(&&&Failure::new(error)).into_handler_error()`, and the first of these that applies wins
+/// `(&&&Failure::new(error)).handler_error()`, and the first of these that applies wins
 /// (autoref specialization, as trait coherence cannot order them): the error is a
 /// `HandlerError`; it is a `std::error::Error`; it converts into a boxed error (`anyhow::Error`,
 /// `Box<dyn Error + Send + Sync>`, `String`). The last also reports every other type.
@@ -40,11 +40,11 @@ impl<E> Failure<E> {
 /// The handler returned a `HandlerError`: kept as it is.
 pub trait FromHandlerError {
     /// The error, unchanged.
-    fn into_handler_error(&self) -> HandlerError;
+    fn handler_error(&self) -> HandlerError;
 }
 
 impl FromHandlerError for &&Failure<HandlerError> {
-    fn into_handler_error(&self) -> HandlerError {
+    fn handler_error(&self) -> HandlerError {
         self.take()
     }
 }
@@ -52,11 +52,11 @@ impl FromHandlerError for &&Failure<HandlerError> {
 /// The handler returned a `std::error::Error`: retryable, named by its type.
 pub trait FromStdError {
     /// The error as a retryable failure.
-    fn into_handler_error(&self) -> HandlerError;
+    fn handler_error(&self) -> HandlerError;
 }
 
 impl<E: std::error::Error + Send + Sync + 'static> FromStdError for &Failure<E> {
-    fn into_handler_error(&self) -> HandlerError {
+    fn handler_error(&self) -> HandlerError {
         HandlerError::retryable(self.take())
     }
 }
@@ -74,13 +74,13 @@ impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> HandlerFailure for E {}
 /// The handler returned something that converts into a boxed error: retryable.
 pub trait FromBoxed<E> {
     /// The error as a retryable failure.
-    fn into_handler_error(&self) -> HandlerError
+    fn handler_error(&self) -> HandlerError
     where
         E: HandlerFailure;
 }
 
 impl<E> FromBoxed<E> for Failure<E> {
-    fn into_handler_error(&self) -> HandlerError
+    fn handler_error(&self) -> HandlerError
     where
         E: HandlerFailure,
     {

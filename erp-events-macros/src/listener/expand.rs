@@ -45,7 +45,7 @@ pub fn expand(
             ::std::result::Result::Err(error) => {
                 #[allow(unused_imports)]
                 use ::erp_events::__private::{FromBoxed as _, FromHandlerError as _, FromStdError as _};
-                ::std::result::Result::Err((&&&::erp_events::__private::Failure::new(error)).into_handler_error())
+                ::std::result::Result::Err((&&&::erp_events::__private::Failure::new(error)).handler_error())
             }
         }
     };
