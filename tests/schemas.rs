@@ -11,7 +11,7 @@ fn every_committed_schema_is_what_the_writer_writes() {
         assert_eq!(
             change,
             SchemaChange::Unchanged,
-            "{}: run `ERP_EVENTS_WRITE_SCHEMAS=1 cargo run --bin erp-schemas -- write`",
+            "{}: run `ERP_EVENTS_WRITE_SCHEMAS=1 cargo test erp_events_write_schema`",
             path.display()
         );
     }

@@ -148,3 +148,33 @@ pub fn expect_boolean<T: JsonBoolean + ?Sized>() {}
 pub fn expect_array<T: JsonArray + ?Sized>() {}
 /// Compiles only if `T` is written as a JSON object.
 pub fn expect_object<T: JsonObject + ?Sized>() {}
+
+/// The test `#[erp_event]` generates: under `ERP_EVENTS_WRITE_SCHEMAS=1 cargo test`, writes
+/// `E`'s schema file into `catalog` (never changing a published version incompatibly: that
+/// fails the test and says to bump the version); otherwise does nothing (the build checks the
+/// schema).
+pub fn write_schema<E: Event>(catalog: &Catalog) {
+    use crate::core::schema::{SchemaChange, SchemaWriter, WRITE_SCHEMAS_VAR};
+    if std::env::var_os(WRITE_SCHEMAS_VAR).is_none_or(|value| value.is_empty()) {
+        return;
+    }
+    let writer = SchemaWriter::new(catalog).event::<E>();
+    let changes = writer.write().expect("write the schema file");
+    for (path, change) in changes {
+        match change {
+            SchemaChange::Unchanged => {}
+            SchemaChange::Missing => println!("created {}", path.display()),
+            SchemaChange::Changed(lines) => {
+                println!("wrote {}: {}", path.display(), lines.join("; "))
+            }
+            SchemaChange::Incompatible(lines) => panic!(
+                "{} is published and its readers cannot take this change ({}): bump `version` on `{}` and run this again",
+                path.display(),
+                lines.join("; "),
+                std::any::type_name::<E>()
+            ),
+        }
+    }
+    let incompatible = writer.incompatibilities();
+    assert!(incompatible.is_empty(), "{}", incompatible.join("\n"));
+}

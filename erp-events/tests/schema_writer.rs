@@ -44,3 +44,27 @@ fn an_incompatible_change_to_a_published_version_is_refused() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_test_every_event_brings_writes_its_schema_when_asked() {
+    let dir = std::env::temp_dir().join(format!("erp-schema-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let catalog = Catalog::parse(&dir, CATALOG).unwrap();
+    let path = catalog.schema_path(InventoryMovement::TOPIC, "INVENTORY_MOVEMENT", 1);
+    // Without the variable: nothing written (the build checks the schemas).
+    erp_events::__private::write_schema::<InventoryMovement>(&catalog);
+    assert!(!path.exists());
+    // SAFETY: no other test of this binary reads the environment.
+    unsafe { std::env::set_var(erp_events::schema::WRITE_SCHEMAS_VAR, "1") };
+    erp_events::__private::write_schema::<InventoryMovement>(&catalog);
+    unsafe { std::env::remove_var(erp_events::schema::WRITE_SCHEMAS_VAR) };
+    let written = std::fs::read_to_string(&path).unwrap();
+    let workspace = std::fs::read_to_string(erp_events::catalog!().schema_path(
+        InventoryMovement::TOPIC,
+        "INVENTORY_MOVEMENT",
+        1,
+    ))
+    .unwrap();
+    assert_eq!(written, workspace, "what the writer derives from the type");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

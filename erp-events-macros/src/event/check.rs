@@ -11,7 +11,7 @@ use crate::names::{backticked, did_you_mean};
 use super::model::{EventModel, EventType};
 
 /// The command that writes schema files from the Rust types.
-pub const WRITE_COMMAND: &str = "ERP_EVENTS_WRITE_SCHEMAS=1 cargo run --bin erp-schemas -- write";
+pub const WRITE_COMMAND: &str = "ERP_EVENTS_WRITE_SCHEMAS=1 cargo test erp_events_write_schema";
 
 /// Reports every problem of `model`; returns the topic's declared consumer groups.
 pub fn check(model: &EventModel, catalog: &CompileCatalog, errors: &mut Errors) -> Vec<String> {

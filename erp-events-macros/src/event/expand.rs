@@ -45,6 +45,7 @@ pub fn expand(
     };
     let description = doc_text(&item.attrs);
     let properties = property_list(&model.fields);
+    let schema_test = quote::format_ident!("erp_events_write_schema_of_{}", ident);
     quote! {
         #derives
         #item
@@ -68,6 +69,14 @@ pub fn expand(
             fn schema() -> ::erp_events::__private::EventSchema {
                 ::erp_events::__private::event_schema(#schema, #description, #properties)
             }
+        }
+
+        /// Writes this event's schema file under `ERP_EVENTS_WRITE_SCHEMAS=1 cargo test`.
+        #[cfg(test)]
+        #[test]
+        #[allow(non_snake_case)]
+        fn #schema_test() {
+            ::erp_events::__private::write_schema::<#ident>(::erp_events::catalog!());
         }
     }
 }

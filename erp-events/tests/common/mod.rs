@@ -22,7 +22,7 @@ pub enum MovementAction {
     Transferred,
 }
 
-/// A stock movement of one product.
+/// A stock movement of one product, keyed by product so each product's movements stay ordered.
 #[erp_event(topic = "erp.inventory.movements", key = product_id, event_type = action)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct InventoryMovement {
@@ -32,7 +32,7 @@ pub struct InventoryMovement {
     pub warehouse: String,
     /// What happened.
     pub action: MovementAction,
-    /// Units moved; here a sequence number.
+    /// Units moved; always positive, the action gives the direction.
     pub quantity: i64,
     /// The receiving warehouse of a transfer.
     pub to_warehouse: Option<String>,

@@ -90,7 +90,7 @@ macro_rules! kind_trait {
         #[diagnostic::on_unimplemented(
             message = $message,
             label = $label,
-            note = "change the field's type back: a published schema version never changes incompatibly; to change the type, bump the event's `version` and write that version's schema (`ERP_EVENTS_WRITE_SCHEMAS=1 cargo run --bin erp-schemas -- write`)"
+            note = "change the field's type back: a published schema version never changes incompatibly; to change the type, bump the event's `version` and write that version's schema (`ERP_EVENTS_WRITE_SCHEMAS=1 cargo test erp_events_write_schema`)"
         )]
         pub trait $trait {}
         impl<T: $trait> $trait for Option<T> {}
