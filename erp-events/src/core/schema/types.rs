@@ -73,11 +73,12 @@ impl TypeSchema {
 /// A Rust type that can appear in an event payload, with the JSON Schema serde gives it.
 ///
 /// Implemented for strings, numbers, booleans, UUIDs, `Option`, `Vec` and string-keyed maps,
-/// and by `#[erp_type]` for enums and structs.
+/// by `#[erp_type]` for enums and structs, and with the `chrono` and `decimal` features for
+/// instants, dates and decimal money.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be used in an event payload",
     label = "no JSON schema is known for this type",
-    note = "mark the type `#[erp_type]`, or use a string, number, boolean, `Option`, `Vec` or map"
+    note = "mark the type `#[erp_type]`, or use a string, number, boolean, UUID, `Option`, `Vec` or map (instants, dates and decimals: erp-events' `chrono` and `decimal` features)"
 )]
 pub trait PayloadType {
     /// The type's schema.
@@ -156,6 +157,11 @@ primitives!(JsonInteger, JsonType::Integer,
     u8 => Some("uint8"), u16 => Some("uint16"), u32 => Some("uint32"), u64 => Some("uint64"));
 primitives!(JsonNumber, JsonType::Number, f32 => Some("float"), f64 => Some("double"));
 primitives!(JsonBoolean, JsonType::Boolean, bool => None::<&str>);
+#[cfg(feature = "chrono")]
+primitives!(JsonString, JsonType::String,
+    chrono::DateTime<chrono::Utc> => Some("date-time"), chrono::NaiveDate => Some("date"));
+#[cfg(feature = "decimal")]
+primitives!(JsonString, JsonType::String, rust_decimal::Decimal => Some("decimal"));
 
 impl<T: PayloadType> PayloadType for Option<T> {
     fn type_schema() -> TypeSchema {
