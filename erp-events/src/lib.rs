@@ -77,8 +77,8 @@ pub use core::context::EventContext;
 pub use core::envelope::{DecodeError, Envelope};
 pub use core::event::{Event, EventKey, EventTypeName};
 pub use core::listener::{
-    HandlerError, IntoListener, Listener, ListenerExt, ListenerOptions, Panicked, State, TimedOut,
-    WithState,
+    HandlerError, IntoListener, Listener, ListenerExt, ListenerOptions, Panicked, State, Stateless,
+    TimedOut, WithState,
 };
 pub use core::retry::Backoff;
 pub use core::schema;

@@ -110,10 +110,28 @@ pub trait IntoListener {
     fn into_parts(self) -> (Self::Listener, <Self::Listener as Listener>::State);
 }
 
-impl<L: Listener<State = ()>> IntoListener for L {
+/// The state of a listener that needs none.
+#[diagnostic::on_unimplemented(
+    message = "this listener's handler takes `State<{Self}>`: add it as `handler.with_state(state)`",
+    label = "a listener that needs its state",
+    note = "`use erp_events::ListenerExt;` then `app.listener(handler.with_state(state))`"
+)]
+pub trait Stateless {
+    /// The (empty) state.
+    fn none() -> Self;
+}
+
+impl Stateless for () {
+    fn none() -> Self {}
+}
+
+impl<L: Listener> IntoListener for L
+where
+    L::State: Stateless,
+{
     type Listener = L;
-    fn into_parts(self) -> (L, ()) {
-        (self, ())
+    fn into_parts(self) -> (L, L::State) {
+        (self, L::State::none())
     }
 }
 
