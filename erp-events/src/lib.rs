@@ -80,6 +80,7 @@ pub use core::listener::{
     HandlerError, IntoListener, Listener, ListenerExt, ListenerOptions, Panicked, State, Stateless,
     TimedOut, WithState,
 };
+pub use core::properties::{ConflictingProperty, KAFKA_PROPERTY_PREFIX, KafkaProperties};
 pub use core::retry::Backoff;
 pub use core::schema;
 pub use core::trace::{TRACEPARENT, TraceContext};

@@ -3,13 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use erp_events::{App, AppError, Brokers, Config, InProcessTopics};
+mod common;
+
+use erp_events::{App, AppError, Brokers, Config, InProcessTopics, KafkaProperties};
 
 fn config(brokers: Brokers, redis_url: Option<&str>) -> Config {
     Config {
         brokers,
         redis_url: redis_url.map(str::to_owned),
         in_process: InProcessTopics::None,
+        kafka: Default::default(),
     }
 }
 
@@ -49,4 +52,66 @@ async fn an_unreachable_idempotency_store_is_an_error_at_start() {
 async fn the_embedded_default_is_ready() {
     let app = App::from_config(&Config::embedded(), erp_events::catalog!()).unwrap();
     app.ready().await.unwrap();
+}
+
+fn with_properties(kafka: KafkaProperties) -> Config {
+    Config {
+        kafka,
+        ..Config::embedded()
+    }
+}
+
+fn properties(list: &[(&str, &str)]) -> KafkaProperties {
+    KafkaProperties::from_vars(list.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_property_that_breaks_a_guarantee_is_an_error_at_start() {
+    let config = with_properties(properties(&[("ERP_KAFKA_PRODUCER_ACKS", "1")]));
+    let error = App::from_config(&config, erp_events::catalog!())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(error, AppError::ConflictingProperty(_)),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("`acks=all`"), "{error}");
+    let app = App::from_config(&Config::embedded(), erp_events::catalog!())
+        .unwrap()
+        .consumer_config("enable.auto.offset.store", "true");
+    assert!(matches!(app.start(), Err(AppError::ConflictingProperty(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_properties_reach_every_client_of_their_role() {
+    // An unknown property shows where it is applied: each client refuses it by name.
+    let config = with_properties(properties(&[("ERP_KAFKA_PRODUCER_NOT_A_PROPERTY", "1")]));
+    let app = App::from_config(&config, erp_events::catalog!()).unwrap();
+    let error = app.publisher("inventory-service").unwrap_err();
+    assert!(error.to_string().contains("not.a.property"), "{error}");
+
+    let config = with_properties(properties(&[("ERP_KAFKA_CONSUMER_NOT_A_PROPERTY", "1")]));
+    let app = App::from_config(&config, erp_events::catalog!()).unwrap();
+    app.publisher("inventory-service")
+        .expect("producers do not get consumer properties");
+    let error = app.listener(common::count).start().err().unwrap();
+    assert!(error.to_string().contains("not.a.property"), "{error}");
+
+    let config = with_properties(properties(&[("ERP_KAFKA_NOT_A_PROPERTY", "1")]));
+    let app = App::from_config(&config, erp_events::catalog!()).unwrap();
+    assert!(app.publisher("inventory-service").is_err());
+}
+
+#[test]
+fn the_configuration_never_shows_a_password() {
+    let config = Config {
+        redis_url: Some("redis://erp:hunter2@redis.internal:6379".into()),
+        ..with_properties(properties(&[
+            ("ERP_KAFKA_SASL_USERNAME", "erp"),
+            ("ERP_KAFKA_SASL_PASSWORD", "hunter2"),
+        ]))
+    };
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("redis.internal"), "{shown}");
 }

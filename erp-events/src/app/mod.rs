@@ -19,6 +19,7 @@ use crate::core::catalog::Catalog;
 use crate::core::config::{Brokers, Config, InProcessTopics};
 use crate::core::event::Event;
 use crate::core::listener::{IntoListener, Listener};
+use crate::core::properties::{ConflictingProperty, KafkaProperties};
 use crate::idempotency::{
     IdempotencySettings, IdempotencyStore, MemoryStore, RedisStore, StoreError,
 };
@@ -113,6 +114,9 @@ pub enum AppError {
         /// The catalog's topics.
         declared: String,
     },
+    /// A librdkafka property would override one the framework relies on.
+    #[error(transparent)]
+    ConflictingProperty(#[from] ConflictingProperty),
     /// No broker of the cluster answered within the ready timeout.
     #[error(
         "no Kafka broker at `{brokers}` answered within {timeout:?} (is KAFKA_BROKERS right?): {source}"
@@ -180,6 +184,9 @@ impl App {
     /// `catalog`'s topics (none when every topic travels in process), the in-process topics of
     /// `ERP_IN_PROCESS_TOPICS`, and `REDIS_URL` or the in-memory store.
     pub fn from_config(config: &Config, catalog: &Catalog) -> Result<Self, AppError> {
+        if let Some(conflict) = config.kafka.conflicts().into_iter().next() {
+            return Err(conflict.into());
+        }
         if let InProcessTopics::Only(topics) = &config.in_process
             && let Some(unknown) = topics.iter().find(|topic| catalog.topic(topic).is_none())
         {
@@ -191,7 +198,9 @@ impl App {
         }
         let kafka = match config.in_process {
             InProcessTopics::All => None,
-            _ => Some(Kafka::connect(&config.brokers, catalog)?),
+            _ => Some(
+                Kafka::connect(&config.brokers, catalog)?.with_properties(config.kafka.clone()),
+            ),
         };
         let app = Self::on(Transports {
             kafka,
@@ -318,6 +327,13 @@ impl App {
 
     /// Starts one consumer per group and returns at once.
     pub fn start(self) -> Result<Running, AppError> {
+        let overrides = KafkaProperties {
+            consumer: self.overrides.clone(),
+            ..KafkaProperties::default()
+        };
+        if let Some(conflict) = overrides.conflicts().into_iter().next() {
+            return Err(conflict.into());
+        }
         let wiring = Wiring {
             store: self.store,
             settings: self.settings,

@@ -2,6 +2,9 @@
 //! idempotency store.
 
 use std::collections::BTreeSet;
+use std::fmt;
+
+use crate::core::properties::{KafkaProperties, mask_url_password};
 
 /// Environment variable with the bootstrap servers of a real Kafka-compatible broker.
 pub const KAFKA_BROKERS_VAR: &str = "KAFKA_BROKERS";
@@ -20,8 +23,9 @@ pub enum Brokers {
     External(String),
 }
 
-/// Where the framework's services are. [`Config::from_env`] is the usual source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the framework's services are. [`Config::from_env`] is the usual source. Its `Debug`
+/// output masks passwords.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Config {
     /// The Kafka-compatible broker.
     pub brokers: Brokers,
@@ -30,6 +34,22 @@ pub struct Config {
     /// The topics that travel in process (the seed's phase before Kafka) instead of through
     /// the broker.
     pub in_process: InProcessTopics,
+    /// librdkafka properties for the framework's Kafka clients (security, timeouts...).
+    pub kafka: KafkaProperties,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("brokers", &self.brokers)
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(mask_url_password),
+            )
+            .field("in_process", &self.in_process)
+            .field("kafka", &self.kafka)
+            .finish()
+    }
 }
 
 /// Which topics travel in process instead of through Kafka.
@@ -74,7 +94,8 @@ impl InProcessTopics {
 
 impl Config {
     /// Reads `KAFKA_BROKERS` (unset or empty: the embedded broker), `REDIS_URL` (unset or
-    /// empty: the in-memory store) and `ERP_IN_PROCESS_TOPICS` (unset or empty: none).
+    /// empty: the in-memory store), `ERP_IN_PROCESS_TOPICS` (unset or empty: none) and the
+    /// `ERP_KAFKA_*` librdkafka properties ([`KafkaProperties::from_vars`]).
     pub fn from_env() -> Self {
         let var = |name| {
             std::env::var(name)
@@ -87,6 +108,7 @@ impl Config {
             in_process: var(IN_PROCESS_TOPICS_VAR).map_or(InProcessTopics::None, |topics| {
                 InProcessTopics::parse(&topics)
             }),
+            kafka: KafkaProperties::from_vars(std::env::vars()),
         }
     }
 
@@ -96,6 +118,7 @@ impl Config {
             brokers: Brokers::Embedded,
             redis_url: None,
             in_process: InProcessTopics::None,
+            kafka: KafkaProperties::default(),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod event;
 pub(crate) mod ids;
 pub mod listener;
+pub mod properties;
 pub mod retry;
 pub mod schema;
 pub mod trace;

@@ -93,3 +93,11 @@ pub async fn within_patience<T>(what: &str, future: impl Future<Output = T>) -> 
         .await
         .unwrap_or_else(|_| panic!("{what}: not done within {PATIENCE:?} (a deadlock?)"))
 }
+
+/// A listener that does nothing.
+#[erp_events::erp_listener(group = "analytics")]
+pub async fn count(
+    _event: erp_events::Envelope<InventoryMovement>,
+) -> Result<(), erp_events::HandlerError> {
+    Ok(())
+}

@@ -16,6 +16,7 @@ use rdkafka::error::KafkaError;
 
 use crate::core::catalog::Catalog;
 use crate::core::config::Brokers;
+use crate::core::properties::KafkaProperties;
 use embedded::{EmbeddedBroker, EmbeddedError};
 
 /// A Kafka cluster to publish to and listen on. Cloning shares the cluster (an embedded broker
@@ -25,6 +26,7 @@ pub struct Kafka {
     bootstrap: String,
     embedded: Option<Arc<EmbeddedBroker>>,
     catalog: Arc<Catalog>,
+    properties: Arc<KafkaProperties>,
 }
 
 impl Kafka {
@@ -38,6 +40,7 @@ impl Kafka {
                 bootstrap: bootstrap.clone(),
                 embedded: None,
                 catalog: Arc::new(catalog.clone()),
+                properties: Arc::default(),
             }),
         }
     }
@@ -50,7 +53,14 @@ impl Kafka {
             bootstrap: broker.bootstrap_servers().to_owned(),
             embedded: Some(Arc::new(broker)),
             catalog: Arc::new(catalog.clone()),
+            properties: Arc::default(),
         }
+    }
+
+    /// The same cluster, its clients configured with `properties` too.
+    pub(crate) fn with_properties(mut self, properties: KafkaProperties) -> Self {
+        self.properties = Arc::new(properties);
+        self
     }
 
     /// Where `topic`'s dead letters go: its dead-letter topic in the catalog.
@@ -73,6 +83,9 @@ impl Kafka {
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap);
+        for (name, value) in &self.properties.common {
+            config.set(name, value);
+        }
         config
     }
 
@@ -98,6 +111,9 @@ impl Kafka {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("partitioner", "murmur2_random");
+        for (name, value) in &self.properties.producer {
+            config.set(name, value);
+        }
         config
     }
 
@@ -129,7 +145,7 @@ impl Kafka {
                 .set("heartbeat.interval.ms", "500")
                 .set("fetch.wait.max.ms", "10");
         }
-        for (key, value) in overrides {
+        for (key, value) in self.properties.consumer.iter().chain(overrides) {
             config.set(key, value);
         }
         if config.get("group.protocol") == Some("consumer") {
