@@ -181,3 +181,84 @@ async fn a_header_name_that_is_not_utf8_is_read_and_kept_not_a_panic() {
     );
     assert_eq!(dead_letter_info(&dead[0]).message, "refused");
 }
+
+/// Handles everything, counting per product.
+#[erp_listener(group = "search-sync", retries = 0)]
+async fn handles(event: Envelope<InventoryMovement>) -> Result<(), HandlerError> {
+    let _ = event;
+    Ok(())
+}
+
+/// Four movements of one product whose first read kills its worker (a test-util fault, once
+/// per `test`: as a bug outside a handler would).
+fn killer_and_others(test: &str) -> Vec<InventoryMovement> {
+    let product = format!("{}:{test}", erp_events::test_util::KILL_WORKER_MARKER);
+    (1..=4)
+        .map(|i| InventoryMovement::new(&product, "WH-1", MovementAction::Received, i))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_kafka_worker_stops_its_group_and_another_member_takes_the_partition() {
+    let kafka = kafka();
+    let first = App::new(&kafka).listener(handles).start().unwrap();
+    let second = App::new(&kafka).listener(handles).start().unwrap();
+    // One product, one partition: the first worker to read it dies; its group stops and
+    // leaves, and the partition's records are handled by the member that is left.
+    kafka
+        .publisher("inventory-service")
+        .unwrap()
+        .publish_all(&killer_and_others("kafka"))
+        .await
+        .unwrap();
+    let all_handled = async {
+        loop {
+            let handled: u64 = [&first, &second]
+                .iter()
+                .map(|running| running.reports()[0].counts.handled)
+                .sum();
+            if handled >= 4 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, all_handled)
+        .await
+        .expect("the partition of the dead worker is handled by the other member");
+    first.shutdown().await;
+    second.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_to_a_dead_in_process_worker_is_an_error_not_a_loss() {
+    let app = App::in_process(erp_events::catalog!());
+    let publisher = app.publisher("inventory-service").unwrap();
+    let running = app.listener(handles).start().unwrap();
+    let events = killer_and_others("in-process");
+    publisher.publish(&events[0]).await.unwrap();
+    let refused = async {
+        loop {
+            match publisher.publish(&events[1]).await {
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                Err(error) => return error,
+            }
+        }
+    };
+    let error = tokio::time::timeout(PATIENCE, refused)
+        .await
+        .expect("publishing fails once the worker is dead");
+    assert!(
+        matches!(
+            error,
+            erp_events::PublishError::InProcess {
+                source: erp_events::InProcessError::ListenerGone {
+                    group: "search-sync"
+                },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    running.shutdown().await;
+}

@@ -1,7 +1,7 @@
 //! The chaos test's event and the record its members write per handled step.
 //!
 //! A member (`chaos-member`) handles [`ChaosStep`]s in group `chaos-members` with the Redis
-//! idempotency store. Each attempt appends `member|eventId` to `<run>:starts`; each handled
+//! idempotency store. Each attempt appends `member|eventId|panics` (`1` for a step that panics) to `<run>:starts`; each handled
 //! step appends a [`Handled`] line to `<run>:handled` in the same transaction as its `done`
 //! marker ([`erp_events::RedisStore::apply_and_confirm`]), so that list holds each step exactly
 //! once when nothing is lost or repeated.

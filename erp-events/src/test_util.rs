@@ -4,6 +4,7 @@
 use crate::runtime::record::{Record, Timestamp};
 
 pub use crate::runtime::dlt::headers::{DeadLetterReason, dead_letter_headers};
+pub use crate::runtime::fault::KILL_WORKER_MARKER;
 
 /// A record with the given parts, as a transport would deliver it.
 pub fn record<'a>(

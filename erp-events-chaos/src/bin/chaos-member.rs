@@ -31,7 +31,12 @@ async fn step(
     let mut redis = member.store.connection();
     redis::cmd("RPUSH")
         .arg(format!("{}:starts", member.run))
-        .arg(format!("{}|{}", member.name, event.event_id))
+        .arg(format!(
+            "{}|{}|{}",
+            member.name,
+            event.event_id,
+            u8::from(event.payload.panics)
+        ))
         .query_async::<()>(&mut redis)
         .await?;
     if event.payload.panics && member.panicked.lock().unwrap().insert(event.event_id) {

@@ -3,6 +3,8 @@
 
 pub(crate) mod claims;
 pub mod dlt;
+#[cfg(feature = "test-util")]
+pub(crate) mod fault;
 pub(crate) mod queue;
 pub mod record;
 pub(crate) mod route;

@@ -99,6 +99,10 @@ impl<L: Listener> ListenerRuntime<L> {
             let Ok(permit) = unless_stopped(stop, self.concurrency.acquire()).await else {
                 return;
             };
+            #[cfg(feature = "test-util")]
+            batch
+                .iter()
+                .for_each(|record| crate::runtime::fault::kill_worker_on(record.value()));
             let processed = self.process_batch(&partition, &batch).await;
             drop(permit);
             if processed.is_err() {
