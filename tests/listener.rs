@@ -372,10 +372,6 @@ async fn a_record_whose_dead_letter_cannot_be_written_stays_uncommitted_until_it
     );
 }
 
-// Known failure, issue #14: since the revoke waits for its workers (3db8ed7), partitions
-// sometimes stall after the eager rebalance on librdkafka's mock cluster (1 run in 10-20 here,
-// more under CI's load; 0 in 15 with the consumer before it). Run it with `--ignored`.
-#[ignore = "flaky since 3db8ed7: partitions stall after an eager rebalance on the mock cluster (#14)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_member_takes_over_partitions_without_losing_records() {
     let _ = tracing_subscriber::fmt()

@@ -166,3 +166,66 @@ async fn fail_closed<'a, T>(
     }
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::idempotency::MemoryStore;
+    use crate::runtime::stats::ListenerStats;
+
+    /// A store whose claims are answered just as the partition is told to stop (a revocation
+    /// arriving while the claim is in flight).
+    struct StopsWhileClaiming {
+        store: MemoryStore,
+        stop: CancellationToken,
+    }
+
+    impl IdempotencyStore for StopsWhileClaiming {
+        fn claim<'a>(&'a self, keys: &'a [String], lease: Duration) -> StoreFuture<'a, Vec<Claim>> {
+            self.stop.cancel();
+            self.store.claim(keys, lease)
+        }
+
+        fn confirm<'a>(&'a self, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, ()> {
+            self.store.confirm(keys, ttl)
+        }
+
+        fn release<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, ()> {
+            self.store.release(keys)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_answered_as_the_partition_stops_is_released_not_left_to_its_lease() {
+        let stop = CancellationToken::new();
+        let store = Arc::new(StopsWhileClaiming {
+            store: MemoryStore::new(),
+            stop: stop.clone(),
+        });
+        let idempotency = Idempotency::new(
+            store.clone(),
+            IdempotencySettings::default(),
+            &ListenerOptions::default(),
+        );
+        let stats = ListenerStats::new(Arc::default());
+        let waiting = Waiting {
+            stop: &stop,
+            at: ("group", "topic", 0, 0),
+            stats: &stats,
+        };
+        let claims = idempotency
+            .claim_batch(&waiting, &[Some("key".to_owned())])
+            .await
+            .expect("a claim once made is answered, even when the partition stops meanwhile");
+        // The batch stops before its first record: the claim is released, not left to expire.
+        idempotency.settle(&waiting, claims).await;
+        let next_owner = store
+            .store
+            .claim(&["key".to_owned()], Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(next_owner, vec![Claim::Acquired]);
+    }
+}

@@ -73,6 +73,12 @@ impl Waiting<'_> {
 /// Calls `call` until it succeeds, backing off ([`WAIT`]) after each failure, which
 /// `on_failure` reports with the count so far; the [`STALL_AFTER`]th failure in a row is also
 /// reported as a stall on `what`. Returns the value and how many calls failed.
+///
+/// A stop is obeyed before a call and during the backoff, never during a call: a call once
+/// made may have taken effect (claims taken, a dead letter sent), so its answer is awaited
+/// (the store's and the producer's own timeouts bound it) for the caller to act on. A claim
+/// abandoned in flight would stay taken until its lease ends, and stall whichever member
+/// reads that record next.
 pub(crate) async fn until_it_works<T, E: Display, F: Future<Output = Result<T, E>>>(
     waiting: &Waiting<'_>,
     what: &str,
@@ -81,7 +87,10 @@ pub(crate) async fn until_it_works<T, E: Display, F: Future<Output = Result<T, E
 ) -> Result<(T, u32), Stopped> {
     let mut failures = 0;
     loop {
-        match unless_stopped(waiting.stop, call()).await? {
+        if waiting.stop.is_cancelled() {
+            return Err(Stopped);
+        }
+        match call().await {
             Ok(value) => return Ok((value, failures)),
             Err(error) => {
                 failures += 1;
