@@ -39,6 +39,102 @@ async fn poll_until(what: &str, limit: Duration, mut condition: impl FnMut() -> 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Signals
+
+/// Sends `signal` (`-INT`, `-TERM`) to `process`.
+fn signal(process: &Child, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &process.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill {signal}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_at_once_without_waiting_for_the_handler_in_progress() {
+    let Some(redis) = redis_url("a_second_signal_stops_at_once") else {
+        return;
+    };
+    let (kafka, _turn) = external_or_embedded_kafka().await;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let effects = format!("erp:test:effects:{run}");
+    let mut consumer = Command::new(env!("CARGO_BIN_EXE_effect-counter"))
+        .env("KAFKA_BROKERS", kafka.bootstrap_servers())
+        .env("REDIS_URL", &redis)
+        .env("EFFECTS_KEY", &effects)
+        .env("EFFECT_PRODUCTS", &run)
+        // Longer than the shutdown timeout (30 s): a graceful stop gives up on it only then.
+        .env("EFFECT_HOLD_MS", "600000")
+        .env_remove("ERP_IN_PROCESS_TOPICS")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the effect-counter consumer");
+    let log = std::io::BufReader::new(consumer.stderr.take().unwrap());
+    let (lines, mut logged) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in log.lines().map_while(Result::ok) {
+            eprintln!("effect-counter: {line}");
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut wait_for = async |text: &str| {
+        let found = async {
+            while let Some(line) = logged.recv().await {
+                if line.contains(text) {
+                    return;
+                }
+            }
+            panic!("the consumer ended before logging `{text}`");
+        };
+        tokio::time::timeout(PATIENCE, found)
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for the consumer to log `{text}`"));
+    };
+    wait_for("partitions assigned").await;
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    publisher
+        .publish(&movement(&format!("{run}-SKU-1"), 1))
+        .await
+        .unwrap();
+    let mut connection = redis::Client::open(redis.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    poll_until("the handler's effect", PATIENCE, || {
+        redis::cmd("HLEN")
+            .arg(&effects)
+            .query::<usize>(&mut connection)
+            .unwrap()
+            == 1
+    })
+    .await;
+    signal(&consumer, "-INT");
+    wait_for("shutdown signal received").await;
+    let second = Instant::now();
+    signal(&consumer, "-INT");
+    let status = tokio::task::spawn_blocking(move || consumer.wait().expect("reap the consumer"))
+        .await
+        .unwrap();
+    wait_for("second shutdown signal").await;
+    assert!(
+        !status.success(),
+        "an interrupted shutdown is an error: {status}"
+    );
+    assert!(
+        second.elapsed() < Duration::from_secs(20),
+        "the second signal stopped it at once, not after the shutdown timeout ({:?})",
+        second.elapsed()
+    );
+    let _: () = redis::cmd("DEL")
+        .arg(&effects)
+        .query(&mut connection)
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
 // SIGKILL
 
 const CRASH_EVENTS: usize = 50_000;

@@ -5,7 +5,9 @@
 //!
 //! Environment: `KAFKA_BROKERS`, `REDIS_URL`, `EFFECTS_KEY`, `EFFECT_MODE` (`plain` or
 //! `atomic`), `EFFECT_PRODUCTS` (only movements of products starting with it have an effect:
-//! on a shared broker, the test's own). Runs until SIGTERM; the tests also kill it with SIGKILL.
+//! on a shared broker, the test's own), `EFFECT_HOLD_MS` (the handler then waits this long after
+//! its effect, to be caught in progress). Runs until SIGINT/SIGTERM, logging to stderr; the
+//! tests also kill it with SIGKILL.
 
 use std::time::Duration;
 
@@ -22,6 +24,7 @@ struct Effects {
     key: String,
     atomic: bool,
     products: String,
+    hold: Duration,
 }
 
 #[erp_listener(group = "search-sync", retries = 1, backoff(initial_ms = 100))]
@@ -46,11 +49,17 @@ async fn count_effect(
             .query_async::<()>(&mut effects.store.connection())
             .await?;
     }
+    tokio::time::sleep(effects.hold).await;
     Ok(())
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let config = Config::from_env();
     let url = config.redis_url.clone().ok_or("REDIS_URL is required")?;
     let effects = Effects {
@@ -58,6 +67,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         key: std::env::var("EFFECTS_KEY")?,
         atomic: std::env::var("EFFECT_MODE").as_deref() == Ok("atomic"),
         products: std::env::var("EFFECT_PRODUCTS").unwrap_or_default(),
+        hold: Duration::from_millis(match std::env::var("EFFECT_HOLD_MS") {
+            Ok(ms) => ms.parse()?,
+            Err(_) => 0,
+        }),
     };
     App::from_config(&config, erp_events::catalog!())?
         // A killed process's claims are taken over after 2 s, its partitions after 3 s.

@@ -537,3 +537,42 @@ impl GroupConsumer {
         info!(group, "stopped");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::ClientConfig;
+
+    use super::*;
+    use crate::transport::kafka::embedded::EmbeddedBroker;
+
+    fn offsets(entries: &[(i32, i64)]) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        for &(partition, offset) in entries {
+            list.add_partition_offset("t", partition, Offset::Offset(offset))
+                .unwrap();
+        }
+        list
+    }
+
+    #[test]
+    fn a_commit_refused_in_a_rebalance_and_made_later_never_moves_the_group_back() {
+        let broker = EmbeddedBroker::new(1).unwrap();
+        broker.create_topic("t", 3).unwrap();
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", broker.bootstrap_servers())
+            .set("group.id", "g")
+            .create()
+            .unwrap();
+        // Meanwhile another member handled partition 0 further, and partition 1 less far.
+        consumer
+            .commit(&offsets(&[(0, 100), (1, 10)]), CommitMode::Sync)
+            .unwrap();
+        let ours = offsets(&[(0, 50), (1, 20), (2, 5)]);
+        let kept: Vec<(i32, Offset)> = ahead_of_commit(&consumer, ours)
+            .elements()
+            .iter()
+            .map(|element| (element.partition(), element.offset()))
+            .collect();
+        assert_eq!(kept, [(1, Offset::Offset(20)), (2, Offset::Offset(5))]);
+    }
+}
