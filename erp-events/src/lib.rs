@@ -71,7 +71,8 @@ pub use app::publisher::{Delivery, PendingDelivery, PublishError, Publisher};
 pub use app::{App, AppError, ListenerReport, Running};
 pub use core::catalog::{self, Catalog, DEFAULT_DEAD_LETTER_SUFFIX, Topic};
 pub use core::config::{
-    Brokers, Config, IN_PROCESS_TOPICS_VAR, InProcessTopics, KAFKA_BROKERS_VAR, REDIS_URL_VAR,
+    Brokers, Config, IN_PROCESS_TOPICS_VAR, InProcessTopics, KAFKA_BROKERS_VAR, REDIS_CA_VAR,
+    REDIS_URL_VAR,
 };
 pub use core::context::EventContext;
 pub use core::envelope::{DecodeError, Envelope};
@@ -90,6 +91,6 @@ pub use runtime::dlt;
 pub use runtime::record::{Record, Timestamp};
 pub use runtime::stats::ListenerCounts;
 pub use transport::in_process::{InProcessBus, InProcessError};
-pub use transport::kafka::Kafka;
 pub use transport::kafka::embedded::{EmbeddedBroker, EmbeddedError};
 pub use transport::kafka::provision::{ProvisionError, Provisioned};
+pub use transport::kafka::{Kafka, Refusal};

@@ -12,7 +12,7 @@ fn config(brokers: Brokers, redis_url: Option<&str>) -> Config {
         brokers,
         redis_url: redis_url.map(str::to_owned),
         in_process: InProcessTopics::None,
-        kafka: Default::default(),
+        ..Config::embedded()
     }
 }
 

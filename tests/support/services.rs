@@ -70,12 +70,19 @@ pub async fn external_or_embedded_kafka() -> (
 /// and start again (to simulate an outage). Needs `redis-server` on PATH.
 pub struct RedisServer {
     port: u16,
+    args: Vec<String>,
     process: Option<Child>,
 }
 
 impl RedisServer {
     /// Starts a server without persistence and waits until it accepts connections.
     pub fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, |_| Vec::new())
+    }
+
+    /// [`RedisServer::start`] with more of redis-server's arguments (`--requirepass`...), given
+    /// the server's port.
+    pub fn start_with(test: &str, args: impl FnOnce(u16) -> Vec<String>) -> Option<Self> {
         redis_url(test)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
@@ -83,6 +90,7 @@ impl RedisServer {
             .port();
         let mut server = RedisServer {
             port,
+            args: args(port),
             process: None,
         };
         server.restart();
@@ -91,7 +99,17 @@ impl RedisServer {
 
     /// The server's URL.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        self.url_as("")
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's URL with `credentials` (`user:password@`, `:password@`).
+    pub fn url_as(&self, credentials: &str) -> String {
+        format!("redis://{credentials}127.0.0.1:{}", self.port)
     }
 
     /// Kills the server (its data is gone: it has no persistence).
@@ -108,6 +126,7 @@ impl RedisServer {
         let mut process = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no"])
+            .args(&self.args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -33,6 +33,7 @@ use crate::transport::kafka::Kafka;
 use crate::transport::kafka::consumer::{GroupConsumer, KafkaRoute};
 use crate::transport::kafka::dead_letters::KafkaDeadLetters;
 use crate::transport::kafka::embedded::EmbeddedError;
+use crate::transport::kafka::{Refusal, Unreachable};
 
 /// An application's listeners, ready to run.
 ///
@@ -129,6 +130,16 @@ pub enum AppError {
         /// librdkafka's error.
         source: rdkafka::error::KafkaError,
     },
+    /// A broker answered and refused this client: its TLS or SASL settings are wrong.
+    #[error("the Kafka broker at `{brokers}` refused this client ({source}): {refusal}")]
+    BrokerRefused {
+        /// The bootstrap servers.
+        brokers: String,
+        /// Why, and what to fix.
+        refusal: Refusal,
+        /// librdkafka's error.
+        source: rdkafka::error::KafkaError,
+    },
     /// The idempotency store did not answer within the ready timeout.
     #[error(
         "the idempotency store did not answer within {timeout:?} (is REDIS_URL right?): {source}"
@@ -208,7 +219,10 @@ impl App {
             in_process: config.in_process.clone(),
         });
         Ok(match (&config.redis_url, &config.brokers) {
-            (Some(url), _) => app.idempotency_store(RedisStore::new(url)?),
+            (Some(url), _) => app.idempotency_store(match &config.redis_ca {
+                Some(ca) => RedisStore::with_ca(url, ca)?,
+                None => RedisStore::new(url)?,
+            }),
             (None, Brokers::External(_)) => {
                 warn!(
                     capacity = MemoryStore::DEFAULT_CAPACITY,
@@ -280,13 +294,22 @@ impl App {
     pub async fn ready(&self) -> Result<(), AppError> {
         let timeout = self.ready_timeout;
         if let Some(kafka) = &self.transports.kafka {
+            let brokers = kafka.bootstrap_servers().to_owned();
             kafka
                 .reachable(timeout)
                 .await
-                .map_err(|source| AppError::BrokerUnreachable {
-                    brokers: kafka.bootstrap_servers().to_owned(),
-                    timeout,
-                    source,
+                .map_err(|error| match error {
+                    Unreachable::Misconfigured(source) => AppError::Kafka(source),
+                    Unreachable::Silent(source) => AppError::BrokerUnreachable {
+                        brokers,
+                        timeout,
+                        source,
+                    },
+                    Unreachable::Refused(source) => AppError::BrokerRefused {
+                        brokers,
+                        refusal: Refusal::of(&source).expect("a refusal"),
+                        source,
+                    },
                 })?;
         }
         let unanswered = || StoreError::unavailable("no answer");

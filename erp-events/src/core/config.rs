@@ -10,6 +10,9 @@ use crate::core::properties::{KafkaProperties, mask_url_password};
 pub const KAFKA_BROKERS_VAR: &str = "KAFKA_BROKERS";
 /// Environment variable with the Redis URL of the idempotency store.
 pub const REDIS_URL_VAR: &str = "REDIS_URL";
+/// Environment variable with a PEM file of the CAs that sign a `rediss://` server's certificate
+/// (unset: the system's).
+pub const REDIS_CA_VAR: &str = "ERP_REDIS_CA_LOCATION";
 /// Environment variable naming the topics that travel in process instead of through Kafka:
 /// `*` for all, or a comma-separated list.
 pub const IN_PROCESS_TOPICS_VAR: &str = "ERP_IN_PROCESS_TOPICS";
@@ -31,6 +34,9 @@ pub struct Config {
     pub brokers: Brokers,
     /// The Redis idempotency store; `None` keeps dedup state in memory.
     pub redis_url: Option<String>,
+    /// A PEM file of the CAs that sign the Redis server's certificate (`rediss://`); `None`:
+    /// the system's.
+    pub redis_ca: Option<String>,
     /// The topics that travel in process (the seed's phase before Kafka) instead of through
     /// the broker.
     pub in_process: InProcessTopics,
@@ -46,6 +52,7 @@ impl fmt::Debug for Config {
                 "redis_url",
                 &self.redis_url.as_deref().map(mask_url_password),
             )
+            .field("redis_ca", &self.redis_ca)
             .field("in_process", &self.in_process)
             .field("kafka", &self.kafka)
             .finish()
@@ -94,21 +101,28 @@ impl InProcessTopics {
 
 impl Config {
     /// Reads `KAFKA_BROKERS` (unset or empty: the embedded broker), `REDIS_URL` (unset or
-    /// empty: the in-memory store), `ERP_IN_PROCESS_TOPICS` (unset or empty: none) and the
+    /// empty: the in-memory store) and `ERP_REDIS_CA_LOCATION`, `ERP_IN_PROCESS_TOPICS` (unset or empty: none) and the
     /// `ERP_KAFKA_*` librdkafka properties ([`KafkaProperties::from_vars`]).
     pub fn from_env() -> Self {
-        let var = |name| {
-            std::env::var(name)
-                .ok()
-                .filter(|value| !value.trim().is_empty())
+        Self::from_vars(std::env::vars())
+    }
+
+    /// [`Config::from_env`] from `vars` instead of the process's environment.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let var = |name: &str| {
+            vars.iter()
+                .find(|(variable, value)| variable == name && !value.trim().is_empty())
+                .map(|(_, value)| value.clone())
         };
         Config {
             brokers: var(KAFKA_BROKERS_VAR).map_or(Brokers::Embedded, Brokers::External),
             redis_url: var(REDIS_URL_VAR),
+            redis_ca: var(REDIS_CA_VAR),
             in_process: var(IN_PROCESS_TOPICS_VAR).map_or(InProcessTopics::None, |topics| {
                 InProcessTopics::parse(&topics)
             }),
-            kafka: KafkaProperties::from_vars(std::env::vars()),
+            kafka: KafkaProperties::from_vars(vars),
         }
     }
 
@@ -117,6 +131,7 @@ impl Config {
         Config {
             brokers: Brokers::Embedded,
             redis_url: None,
+            redis_ca: None,
             in_process: InProcessTopics::None,
             kafka: KafkaProperties::default(),
         }

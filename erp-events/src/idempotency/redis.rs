@@ -15,10 +15,28 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// A store at `url` (`redis://host:port[/db]`). The connection is made on first use, so a
-    /// listener can start while Redis is down (it then waits, failing closed).
+    /// A store at `url` (`redis://[user:password@]host:port[/db]`, or `rediss://` for TLS
+    /// verified against the system's CAs). The connection is made on first use, so a listener
+    /// can start while Redis is down (it then waits, failing closed).
     pub fn new(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|error| StoreError::Address {
+        Self::connect(redis::Client::open(url))
+    }
+
+    /// A store at a `rediss://` `url` whose server certificate is verified against the CAs in
+    /// the PEM file `ca_file` (instead of the system's).
+    pub fn with_ca(url: &str, ca_file: &str) -> Result<Self, StoreError> {
+        let ca = std::fs::read(ca_file).map_err(|error| StoreError::Address {
+            source: format!("cannot read the CA file `{ca_file}`: {error}").into(),
+        })?;
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(ca),
+        };
+        Self::connect(redis::Client::build_with_tls(url, certificates))
+    }
+
+    fn connect(client: redis::RedisResult<redis::Client>) -> Result<Self, StoreError> {
+        let client = client.map_err(|error| StoreError::Address {
             source: error.into(),
         })?;
         let config = ConnectionManagerConfig::new()

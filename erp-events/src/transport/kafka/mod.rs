@@ -10,14 +10,66 @@ pub mod provision;
 mod record;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::core::catalog::Catalog;
 use crate::core::config::Brokers;
 use crate::core::properties::KafkaProperties;
 use embedded::{EmbeddedBroker, EmbeddedError};
+
+/// How long one metadata request of the readiness check may take before the client's errors are
+/// looked at.
+const METADATA_ATTEMPT: Duration = Duration::from_millis(500);
+
+/// Why the cluster could not be used.
+#[derive(Debug)]
+pub(crate) enum Unreachable {
+    /// The client could not be created: its properties are wrong (an unreadable CA file...).
+    Misconfigured(KafkaError),
+    /// No broker answered in time (librdkafka's last error).
+    Silent(KafkaError),
+    /// A broker answered and refused the client.
+    Refused(KafkaError),
+}
+
+/// Why a broker refused a client, and what to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// SASL authentication failed.
+    Authentication,
+    /// The TLS handshake failed.
+    Tls,
+}
+
+impl Refusal {
+    /// The refusal `error` reports, if it is one.
+    pub(crate) fn of(error: &KafkaError) -> Option<Self> {
+        match error.rdkafka_error_code()? {
+            RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => {
+                Some(Refusal::Authentication)
+            }
+            RDKafkaErrorCode::SSL => Some(Refusal::Tls),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::Authentication => {
+                "SASL authentication failed: check sasl.mechanisms, sasl.username and sasl.password (ERP_KAFKA_SASL_MECHANISMS, ERP_KAFKA_SASL_USERNAME, ERP_KAFKA_SASL_PASSWORD)"
+            }
+            Refusal::Tls => {
+                "the TLS handshake failed: check that ssl.ca.location (ERP_KAFKA_SSL_CA_LOCATION) holds the CA that signed the broker's certificate, that the certificate names the address in KAFKA_BROKERS, and that security.protocol matches the listener"
+            }
+        })
+    }
+}
 
 /// A Kafka cluster to publish to and listen on. Cloning shares the cluster (an embedded broker
 /// lives until the last clone is dropped).
@@ -89,13 +141,31 @@ impl Kafka {
         config
     }
 
-    /// Answers once a broker of the cluster does (its metadata, within `within`).
-    pub(crate) async fn reachable(&self, within: std::time::Duration) -> Result<(), KafkaError> {
-        use rdkafka::consumer::{BaseConsumer, Consumer};
+    /// Answers once a broker of the cluster does (its metadata, within `within`). A broker that
+    /// refuses the client (TLS or SASL) is reported at once: that does not heal by waiting.
+    pub(crate) async fn reachable(&self, within: Duration) -> Result<(), Unreachable> {
         let config = self.client_config();
         tokio::task::spawn_blocking(move || {
-            let client: BaseConsumer = config.create()?;
-            client.fetch_metadata(None, within).map(drop)
+            let client: BaseConsumer = config.create().map_err(Unreachable::Misconfigured)?;
+            let deadline = Instant::now() + within;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let error = match client.fetch_metadata(None, left.min(METADATA_ATTEMPT)) {
+                    Ok(_) => return Ok(()),
+                    Err(error) => error,
+                };
+                // The client's own errors (why it could not connect) arrive as events.
+                while let Some(event) = client.poll(Duration::ZERO) {
+                    if let Err(error) = event
+                        && Refusal::of(&error).is_some()
+                    {
+                        return Err(Unreachable::Refused(error));
+                    }
+                }
+                if left.is_zero() {
+                    return Err(Unreachable::Silent(error));
+                }
+            }
         })
         .await
         .expect("reading metadata does not panic")
