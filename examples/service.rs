@@ -67,6 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     // KAFKA_BROKERS, REDIS_URL, ERP_IN_PROCESS_TOPICS; unset: embedded broker, in-memory dedup.
     let app = App::from_config(&Config::from_env(), erp_events::catalog!())?;
+    app.ready().await?; // the broker and Redis answer, or a clear error says why (within 10 s)
     let publisher = app.publisher("inventory-service")?;
     let received = InventoryMovement {
         product_id: "SKU-1".into(),

@@ -9,7 +9,8 @@ use std::process::Command;
 pub struct ApacheKafka {
     home: PathBuf,
     port: u16,
-    controller_port: u16,
+    /// The controller's, the SASL_SSL listener's and the mutual-TLS listener's.
+    other_ports: [u16; 3],
 }
 
 impl ApacheKafka {
@@ -18,7 +19,7 @@ impl ApacheKafka {
         let broker = ApacheKafka {
             home: workspace().join("target").join(folder),
             port: free_port(),
-            controller_port: free_port(),
+            other_ports: [free_port(), free_port(), free_port()],
         };
         broker.run("start");
         broker
@@ -50,7 +51,9 @@ impl ApacheKafka {
             .arg(command)
             .env("KAFKA_HOME", &self.home)
             .env("KAFKA_PORT", self.port.to_string())
-            .env("KAFKA_CONTROLLER_PORT", self.controller_port.to_string());
+            .env("KAFKA_CONTROLLER_PORT", self.other_ports[0].to_string())
+            .env("KAFKA_SECURE_PORT", self.other_ports[1].to_string())
+            .env("KAFKA_MTLS_PORT", self.other_ports[2].to_string());
         script
     }
 }

@@ -13,6 +13,7 @@ use erp_events::{
     App, AppError, Config, Envelope, HandlerError, ListenerExt, Refusal, State, erp_listener,
 };
 use erp_events::{IdempotencyStore, RedisStore};
+use rdkafka::Message;
 use support::services::{RedisServer, required_service};
 use support::{Probe, dead_letter_info, read_records_where};
 
@@ -159,7 +160,6 @@ async fn provisions_publishes_listens_and_dead_letters_through_sasl_ssl_from_the
     probe.wait_for_calls(2).await;
     let key = product.clone().into_bytes();
     let dead = read_records_where(&kafka, DLT, 1, move |record| {
-        use rdkafka::Message;
         record.key() == Some(key.as_slice())
     })
     .await;
@@ -343,4 +343,50 @@ async fn a_redis_over_tls_is_used_with_its_ca_and_refused_with_another() {
         unreadable.is_some_and(|error| error.to_string().contains("/nonexistent/ca.pem")),
         "an unreadable CA file is an error that names it"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_with_a_client_certificate_from_the_environment() {
+    let Some(brokers) = required_service("KAFKA_MTLS_BROKERS", "mutual_tls") else {
+        return;
+    };
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let logs = captured_logs();
+    let environment = |certificate: bool| {
+        let mut vars = vec![
+            ("KAFKA_BROKERS", brokers.clone()),
+            ("ERP_KAFKA_SECURITY_PROTOCOL", "SSL".to_owned()),
+            ("ERP_KAFKA_SSL_CA_LOCATION", var("KAFKA_SASL_SSL_CA")),
+        ];
+        if certificate {
+            vars.push((
+                "ERP_KAFKA_SSL_CERTIFICATE_LOCATION",
+                var("KAFKA_MTLS_CERTIFICATE"),
+            ));
+            vars.push(("ERP_KAFKA_SSL_KEY_LOCATION", var("KAFKA_MTLS_KEY")));
+        }
+        let vars = vars
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value));
+        Config::from_vars(vars)
+    };
+    let catalog = erp_events::catalog!();
+    let app = App::from_config(&environment(true), catalog).unwrap();
+    app.ready()
+        .await
+        .expect("the broker takes the client's certificate");
+    let kafka = app.kafka().unwrap().clone();
+    kafka.provision(catalog, 1).await.unwrap();
+    let publisher = app.publisher("inventory-service").unwrap();
+    let product = format!("{}-SKU-1", uuid::Uuid::now_v7().simple());
+    let movement = InventoryMovement::new(&product, "WH-1", MovementAction::Received, 1);
+    let delivery = publisher.publish(&movement).await.unwrap();
+    let key = product.into_bytes();
+    let read = read_records_where(&kafka, "erp.inventory.movements", 1, move |record| {
+        record.key() == Some(key.as_slice())
+    })
+    .await;
+    assert_eq!(read[0].offset(), delivery.offset);
+    refused(environment(false), Refusal::Tls, &[]).await;
+    assert_no_secret_logged(&logs, &[]);
 }

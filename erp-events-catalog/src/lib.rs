@@ -16,7 +16,7 @@ mod naming;
 mod schema;
 mod topics;
 
-pub use compat::{Incompatibility, check_backward_compatible};
+pub use compat::{Break, Compatibility, Incompatibility, check_evolution, read_problems};
 pub use locate::{LocateError, OVERRIDE_VAR, WRITE_SCHEMAS_VAR, locate_schemas_dir};
 pub use naming::{camel_case, nearest, screaming_snake_case, topic_shape_error};
 pub use schema::{EventSchema, JsonType, Property, SchemaError, schema_file_name};

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::compat::Compatibility;
 use crate::naming::topic_shape_error;
 use crate::schema::{EventSchema, SchemaError, schema_file_name};
 
@@ -35,9 +36,18 @@ pub struct Topic {
     /// names none, the catalog's `dead_letter_suffix`, else [`DEFAULT_DEAD_LETTER_SUFFIX`].
     #[serde(default)]
     pub dead_letter_suffix: String,
+    /// How the topic's event schemas may evolve; when the row names none, the catalog's
+    /// `compatibility`, else [`Compatibility::Backward`].
+    #[serde(default)]
+    pub compatibility: Option<Compatibility>,
 }
 
 impl Topic {
+    /// How the topic's schemas may evolve (its own mode, else the catalog's).
+    pub fn compatibility(&self) -> Compatibility {
+        self.compatibility.unwrap_or_default()
+    }
+
     /// The topic's dead letters go to: its name and its dead-letter suffix.
     pub fn dead_letter_topic(&self) -> String {
         format!("{}{}", self.name, self.dead_letter_suffix)
@@ -56,6 +66,8 @@ pub struct Catalog {
 struct CatalogFile {
     /// The dead-letter suffix of every topic whose row names none.
     dead_letter_suffix: Option<String>,
+    /// The compatibility mode of every topic whose row names none.
+    compatibility: Option<Compatibility>,
     #[serde(rename = "topic")]
     topics: Vec<Topic>,
 }
@@ -118,6 +130,9 @@ impl Catalog {
             .dead_letter_suffix
             .unwrap_or_else(|| DEFAULT_DEAD_LETTER_SUFFIX.to_owned());
         let mut topics = file.topics;
+        for topic in topics.iter_mut().filter(|t| t.compatibility.is_none()) {
+            topic.compatibility = Some(file.compatibility.unwrap_or_default());
+        }
         for topic in topics
             .iter_mut()
             .filter(|t| t.dead_letter_suffix.is_empty())

@@ -85,6 +85,7 @@ pub use core::properties::{ConflictingProperty, KAFKA_PROPERTY_PREFIX, KafkaProp
 pub use core::retry::Backoff;
 pub use core::schema;
 pub use core::trace::{TRACEPARENT, TraceContext};
+pub use erp_events_catalog::Compatibility;
 pub use erp_events_macros::{catalog, erp_event, erp_listener, erp_type};
 pub use idempotency::{IdempotencySettings, IdempotencyStore, MemoryStore, RedisStore};
 pub use runtime::dlt;

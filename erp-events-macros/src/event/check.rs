@@ -183,8 +183,8 @@ pub fn check_schema(
     }
 }
 
-/// Each version of the schema, up to the struct's, must be readable by consumers of the one
-/// before it.
+/// The struct's version must keep its topic's compatibility mode with the versions before it
+/// (the one before, or all of them when the mode is transitive); every earlier version is kept.
 fn check_evolution(
     model: &EventModel,
     catalog: &CompileCatalog,
@@ -192,34 +192,45 @@ fn check_evolution(
     name: &str,
     errors: &mut Errors,
 ) {
-    for version in 2..=model.version {
-        let pair = (
-            catalog.schema(topic, name, version - 1),
-            catalog.schema(topic, name, version),
-        );
-        match pair {
-            (Ok(Some(older)), Ok(Some(newer))) => {
-                let problems = erp_events_catalog::check_backward_compatible(&older, &newer);
-                if !problems.is_empty() {
-                    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                    errors.at(
-                        model.version_span,
-                        format!(
-                            "version {version} of `{name}` is not backward compatible with version {}: {}; a new version may only add optional properties",
-                            version - 1,
-                            list.join("; ")
-                        ),
-                    );
-                }
+    if model.version < 2 {
+        return;
+    }
+    let mode = catalog
+        .catalog()
+        .topic(topic)
+        .map(|row| row.compatibility())
+        .unwrap_or_default();
+    let mut versions = Vec::new();
+    for version in 1..=model.version {
+        match catalog.schema(topic, name, version) {
+            Ok(Some(schema)) => versions.push((version, schema)),
+            Ok(None) if version < model.version => {
+                return errors.at(
+                    model.version_span,
+                    format!(
+                        "no schema for version {version} of `{name}`: every earlier version is kept, so that compatibility can be checked"
+                    ),
+                );
             }
-            (Ok(None), _) => errors.at(
-                model.version_span,
-                format!(
-                    "no schema for version {} of `{name}`: every earlier version is kept, so that compatibility can be checked",
-                    version - 1
-                ),
-            ),
-            _ => {}
+            _ => return,
         }
+    }
+    let breaks = erp_events_catalog::check_evolution(mode, &versions);
+    if let Some(first) = breaks.first() {
+        let list: Vec<String> = breaks.iter().map(ToString::to_string).collect();
+        let older = if first.reader == model.version {
+            first.writer
+        } else {
+            first.reader
+        };
+        errors.at(
+            model.version_span,
+            format!(
+                "version {} of `{name}` breaks the `{mode}` compatibility of topic `{topic}` with version {older}: {}; under `{mode}` {} (or change the topic's `compatibility` in catalog.toml)",
+                model.version,
+                list.join("; "),
+                mode.allows()
+            ),
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Code generation for `#[erp_event]`: the struct with serde derives and a small `Event` impl.
 
+use erp_events_catalog::Compatibility;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::ItemStruct;
@@ -15,8 +16,9 @@ pub fn expand(
     model: &EventModel,
     item: &ItemStruct,
     consumers: &[String],
-    (dead_letter_topic, producer): (&str, &str),
+    (dead_letter_topic, producer, compatibility): (&str, &str, Compatibility),
 ) -> TokenStream {
+    let compatibility = quote::format_ident!("{}", format!("{compatibility:?}"));
     let ident = &model.ident;
     let topic = model.topic.as_ref().map(|t| t.value()).unwrap_or_default();
     let schema = model.schema_name();
@@ -57,6 +59,8 @@ pub fn expand(
             const CONSUMERS: &'static [&'static str] = &[#(#consumers),*];
             const DEAD_LETTER_TOPIC: &'static str = #dead_letter_topic;
             const PRODUCER: &'static str = #producer;
+            const COMPATIBILITY: ::erp_events::Compatibility =
+                ::erp_events::Compatibility::#compatibility;
 
             fn event_type(&self) -> &str {
                 #event_type

@@ -45,13 +45,21 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         let derives = crate::payload::serde_derives();
         quote!(#derives #item)
     } else {
-        let (dead_letter_topic, producer) = catalog
+        let (dead_letter_topic, producer, compatibility) = catalog
             .as_ref()
             .zip(model.topic.as_ref())
             .and_then(|(catalog, topic)| catalog.catalog().topic(&topic.value()))
-            .map(|topic| (topic.dead_letter_topic(), topic.producer.clone()))
+            .map(|topic| {
+                let row = (topic.dead_letter_topic(), topic.producer.clone());
+                (row.0, row.1, topic.compatibility())
+            })
             .unwrap_or_default();
-        expand::expand(&model, &item, &consumers, (&dead_letter_topic, &producer))
+        expand::expand(
+            &model,
+            &item,
+            &consumers,
+            (&dead_letter_topic, &producer, compatibility),
+        )
     };
     let tracking = catalog
         .as_ref()

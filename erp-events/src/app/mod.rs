@@ -131,14 +131,14 @@ pub enum AppError {
         source: rdkafka::error::KafkaError,
     },
     /// A broker answered and refused this client: its TLS or SASL settings are wrong.
-    #[error("the Kafka broker at `{brokers}` refused this client ({source}): {refusal}")]
+    #[error("the Kafka broker at `{brokers}` refused this client ({reason}): {refusal}")]
     BrokerRefused {
         /// The bootstrap servers.
         brokers: String,
         /// Why, and what to fix.
         refusal: Refusal,
-        /// librdkafka's error.
-        source: rdkafka::error::KafkaError,
+        /// librdkafka's words.
+        reason: String,
     },
     /// The idempotency store did not answer within the ready timeout.
     #[error(
@@ -305,10 +305,10 @@ impl App {
                         timeout,
                         source,
                     },
-                    Unreachable::Refused(source) => AppError::BrokerRefused {
+                    Unreachable::Refused { refusal, reason } => AppError::BrokerRefused {
                         brokers,
-                        refusal: Refusal::of(&source).expect("a refusal"),
-                        source,
+                        refusal,
+                        reason,
                     },
                 })?;
         }

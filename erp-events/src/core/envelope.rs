@@ -9,6 +9,7 @@
 //! Decoding never panics: any input either yields an envelope or a [`DecodeError`] naming what is
 //! wrong, which becomes the dead-letter reason.
 
+use erp_events_catalog::Compatibility;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -81,15 +82,18 @@ pub enum DecodeError {
     /// `eventId` is a string but not a UUID.
     #[error("the envelope's `eventId` is not a UUID")]
     InvalidEventId,
-    /// The envelope's `version` is newer than the consumer understands.
+    /// The envelope's `version` is newer than the consumer's, and the topic's compatibility
+    /// mode does not promise that older consumers read newer versions.
     #[error(
-        "schema version {found} is not supported (this consumer reads versions 1 to {supported})"
+        "schema version {found} is newer than this consumer's {supported}, and the topic's `{mode}` compatibility does not let older consumers read newer versions: upgrade consumers before producers (or make the topic `forward` or `full`)"
     )]
     UnsupportedVersion {
         /// The record's version.
         found: u32,
-        /// The newest version the consumer reads.
+        /// The newest version the consumer was built for.
         supported: u32,
+        /// The topic's compatibility mode.
+        mode: Compatibility,
     },
     /// The payload does not match the event type.
     #[error("the payload does not match the event type: {0}")]
@@ -166,18 +170,38 @@ impl<E: Event> Envelope<E> {
         Self::stamped(source, (&kind.0, kind.1), event, &context, &trace)
     }
 
-    /// [`Envelope::decode`], then checks that this build of `E` reads the record's version
-    /// (versions are backward compatible, so every version up to `E::VERSION` is read).
+    /// [`Envelope::decode`], then checks that this build of `E` reads the record's version:
+    /// every version up to `E::VERSION`, and newer ones where the topic's compatibility mode
+    /// promises that older consumers read them (`forward`, `full`), ignoring the properties
+    /// `E` does not know. The envelope keeps the record's `version`.
     pub fn decode_event(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let envelope = Self::decode(bytes)?;
-        if envelope.version > E::VERSION {
-            return Err(DecodeError::UnsupportedVersion {
-                found: envelope.version,
-                supported: E::VERSION,
-            });
+        let refused = |found: u32| {
+            (found > E::VERSION && !E::COMPATIBILITY.old_readers_read_new_data()).then_some(
+                DecodeError::UnsupportedVersion {
+                    found,
+                    supported: E::VERSION,
+                    mode: E::COMPATIBILITY,
+                },
+            )
+        };
+        match Self::decode(bytes) {
+            Ok(envelope) => match refused(envelope.version) {
+                Some(error) => Err(error),
+                None => Ok(envelope),
+            },
+            // A newer version's payload may not fit this build's struct: the mode is the reason.
+            Err(DecodeError::InvalidPayload(error)) => Err(record_version(bytes)
+                .and_then(refused)
+                .unwrap_or(DecodeError::InvalidPayload(error))),
+            Err(error) => Err(error),
         }
-        Ok(envelope)
     }
+}
+
+/// The `version` of an envelope that is otherwise well formed.
+fn record_version(bytes: &[u8]) -> Option<u32> {
+    let raw: RawEnvelope<'_> = serde_json::from_str(std::str::from_utf8(bytes).ok()?).ok()?;
+    serde_json::from_str(raw.version?.get()).ok()
 }
 
 fn empty_event_type() -> DecodeError {

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use erp_events_catalog::Compatibility;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -21,6 +22,9 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     const SCHEMA: &'static str;
     /// The payload schema version this build writes and the newest it reads.
     const VERSION: u32;
+    /// How the topic's schema versions may evolve (the catalog's `compatibility`): whether a
+    /// listener reads records of versions newer than [`Event::VERSION`].
+    const COMPATIBILITY: Compatibility;
     /// The consumer groups the catalog declares for [`Event::TOPIC`].
     const CONSUMERS: &'static [&'static str];
     /// Where the topic's dead letters go: [`Event::TOPIC`] with the catalog's dead-letter

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub use erp_events_catalog::WRITE_SCHEMAS_VAR;
-use erp_events_catalog::{Catalog, EventSchema, check_backward_compatible};
+use erp_events_catalog::{Catalog, Compatibility, EventSchema, check_evolution, read_problems};
 
 use crate::core::event::Event;
 
@@ -75,7 +75,10 @@ impl<'c> SchemaWriter<'c> {
                         Err(error) => SchemaChange::Changed(vec![format!("unreadable: {error}")]),
                         Ok(committed) => {
                             let lines = differences(&committed, schema);
-                            let breaks = check_backward_compatible(&committed, schema);
+                            // A published version is read by consumers built for it and
+                            // written by producers built for it: a change in place must suit both.
+                            let mut breaks = read_problems(&committed, schema);
+                            breaks.extend(read_problems(schema, &committed));
                             if !breaks.is_empty() {
                                 SchemaChange::Incompatible(
                                     breaks.iter().map(ToString::to_string).collect(),
@@ -110,20 +113,28 @@ impl<'c> SchemaWriter<'c> {
         Ok(changes)
     }
 
-    /// Problems with versions: a schema that breaks consumers of its previous version.
+    /// Problems with versions: a schema that breaks its topic's compatibility mode with the
+    /// versions before it (those whose files exist).
     pub fn incompatibilities(&self) -> Vec<String> {
         self.events
             .iter()
             .filter(|(_, version, _)| *version > 1)
             .filter_map(|(topic, version, schema)| {
-                let previous = self
+                let mode = self
                     .catalog
-                    .load_schema(topic, &schema.name, version - 1)
-                    .ok()??;
-                let problems = check_backward_compatible(&previous, schema);
-                (!problems.is_empty()).then(|| {
-                    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                    format!("{}.v{version}: {}", schema.name, list.join("; "))
+                    .topic(topic)
+                    .map_or(Compatibility::default(), |row| row.compatibility());
+                let mut versions: Vec<(u32, EventSchema)> = (1..*version)
+                    .filter_map(|earlier| {
+                        let file = self.catalog.load_schema(topic, &schema.name, earlier);
+                        Some((earlier, file.ok()??))
+                    })
+                    .collect();
+                versions.push((*version, schema.clone()));
+                let breaks = check_evolution(mode, &versions);
+                (!breaks.is_empty()).then(|| {
+                    let list: Vec<String> = breaks.iter().map(ToString::to_string).collect();
+                    format!("{}.v{version} ({mode}): {}", schema.name, list.join("; "))
                 })
             })
             .collect()

@@ -33,7 +33,46 @@ pub(crate) enum Unreachable {
     /// No broker answered in time (librdkafka's last error).
     Silent(KafkaError),
     /// A broker answered and refused the client.
-    Refused(KafkaError),
+    Refused {
+        /// Why, and what to fix.
+        refusal: Refusal,
+        /// librdkafka's words.
+        reason: String,
+    },
+}
+
+/// The readiness check's client: keeps the last connection failure librdkafka logs, which says
+/// more than its error codes (a TLS 1.3 server refusing the client's certificate shows as a
+/// transport failure).
+#[derive(Default)]
+struct ReadinessContext {
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+impl rdkafka::ClientContext for ReadinessContext {
+    fn log(&self, _: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        tracing::debug!(facility, message, "librdkafka (readiness check)");
+        if facility == "FAIL" {
+            *self.failure.lock().expect("not poisoned") = Some(message.to_owned());
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ReadinessContext {}
+
+impl ReadinessContext {
+    /// The refusal the last connection failure reports, if it is one.
+    fn refusal(&self) -> Option<(Refusal, String)> {
+        let failure = self.failure.lock().expect("not poisoned").clone()?;
+        let refusal = if failure.contains("SASL") || failure.contains("uthentication") {
+            Refusal::Authentication
+        } else if failure.contains("SSL") || failure.contains("certificate") {
+            Refusal::Tls
+        } else {
+            return None;
+        };
+        Some((refusal, failure))
+    }
 }
 
 /// Why a broker refused a client, and what to fix.
@@ -146,7 +185,9 @@ impl Kafka {
     pub(crate) async fn reachable(&self, within: Duration) -> Result<(), Unreachable> {
         let config = self.client_config();
         tokio::task::spawn_blocking(move || {
-            let client: BaseConsumer = config.create().map_err(Unreachable::Misconfigured)?;
+            let client: BaseConsumer<ReadinessContext> = config
+                .create_with_context(ReadinessContext::default())
+                .map_err(Unreachable::Misconfigured)?;
             let deadline = Instant::now() + within;
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -154,13 +195,17 @@ impl Kafka {
                     Ok(_) => return Ok(()),
                     Err(error) => error,
                 };
-                // The client's own errors (why it could not connect) arrive as events.
+                // The client's errors and logs (why it could not connect) arrive as events.
                 while let Some(event) = client.poll(Duration::ZERO) {
                     if let Err(error) = event
-                        && Refusal::of(&error).is_some()
+                        && let Some(refusal) = Refusal::of(&error)
                     {
-                        return Err(Unreachable::Refused(error));
+                        let reason = error.to_string();
+                        return Err(Unreachable::Refused { refusal, reason });
                     }
+                }
+                if let Some((refusal, reason)) = client.context().refusal() {
+                    return Err(Unreachable::Refused { refusal, reason });
                 }
                 if left.is_zero() {
                     return Err(Unreachable::Silent(error));
