@@ -12,8 +12,7 @@ use rdkafka::Message;
 use support::services::external_or_embedded_kafka;
 use support::{PATIENCE, dead_letter_info, read_records_where, within};
 
-/// Declares versions 1 and 2 of STOCK_COUNTED on `$topic`, version 2 adding `$added`. (`tt`
-/// fragments: a `literal` one would reach the attribute wrapped in a group.)
+/// Declares versions 1 and 2 of STOCK_COUNTED on `$topic`, version 2 adding `$added`.
 macro_rules! stock_counted {
     ($module:ident, $topic:tt, $added:ident: $($added_type:tt)+) => {
         mod $module {

@@ -42,7 +42,7 @@ pub fn parse_args(tokens: TokenStream, valid: &[&str], errors: &mut Errors) -> V
 fn parse_one(meta: ParseNestedMeta<'_>, args: &mut Vec<Arg>) -> syn::Result<()> {
     let key = meta.path.require_ident()?.clone();
     let value = if meta.input.peek(syn::Token![=]) {
-        ArgValue::Expr(meta.value()?.parse()?)
+        ArgValue::Expr(ungrouped(meta.value()?.parse()?))
     } else if meta.input.peek(syn::token::Paren) {
         let mut nested = Vec::new();
         meta.parse_nested_meta(|inner| parse_one(inner, &mut nested))?;
@@ -52,6 +52,14 @@ fn parse_one(meta: ParseNestedMeta<'_>, args: &mut Vec<Arg>) -> syn::Result<()> 
     };
     args.push(Arg { key, value });
     Ok(())
+}
+
+/// `expr` without the invisible groups a `macro_rules!` fragment (`$topic:literal`) wraps it in.
+fn ungrouped(expr: Expr) -> Expr {
+    match expr {
+        Expr::Group(group) => ungrouped(*group.expr),
+        expr => expr,
+    }
 }
 
 /// Reports keys not in `valid` and keys given twice.

@@ -211,9 +211,14 @@ pub fn explicit_rename(attrs: &[Attribute]) -> Option<String> {
     rename
 }
 
-/// `T` when `ty` is `Option<T>` (also `std::option::Option<T>`).
+/// `T` when `ty` is `Option<T>` (also `std::option::Option<T>`, and through the invisible group
+/// of a `macro_rules!` `ty` fragment).
 fn option_inner(ty: &Type) -> Option<Type> {
-    let Type::Path(path) = ty else { return None };
+    let path = match ty {
+        Type::Group(group) => return option_inner(&group.elem),
+        Type::Path(path) => path,
+        _ => return None,
+    };
     let last = path.path.segments.last()?;
     if last.ident != "Option" {
         return None;
