@@ -53,7 +53,12 @@ impl SpringPeer {
     /// Publishes one envelope per request (`{"payload": {...}, "timestamp"?, "userId"?}`)
     /// through the seed's producer and returns what the broker acknowledged, in order.
     pub async fn produce(&self, requests: &[Value]) -> Vec<Value> {
-        let mut command = self.command(&[("peer.produce", "true")]);
+        self.produce_as("peer.produce", requests).await
+    }
+
+    /// [`SpringPeer::produce`] through the producer that `mode` (a `peer.*` switch) turns on.
+    pub async fn produce_as(&self, mode: &str, requests: &[Value]) -> Vec<Value> {
+        let mut command = self.command(&[(mode, "true")]);
         command.stdin(Stdio::piped());
         let input: String = requests.iter().map(|r| format!("{r}\n")).collect();
         let output = tokio::task::spawn_blocking(move || {

@@ -25,3 +25,12 @@ data class InventoryMovementEvent(
     val quantity: Long,
     val toWarehouse: String?,
 )
+
+/** A stock count as a service built for version 1 of STOCK_COUNTED declares it. */
+data class StockCountedV1(val sku: String, val counted: Long)
+
+/** Version 2 on the backward and full topics: an optional `counter` added. */
+data class StockCountedWithCounter(val sku: String, val counted: Long, val counter: String?)
+
+/** Version 2 on the forward topic: a required `site` added. */
+data class StockCountedWithSite(val sku: String, val counted: Long, val site: String)
