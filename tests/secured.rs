@@ -196,6 +196,20 @@ async fn refused(config: Config, refusal: Refusal, secrets: &[&str]) {
     }
 }
 
+/// `ready` fails because no client can be created with `config`: `AppError::Kafka`, naming
+/// `named`, without `secret`.
+async fn misconfigured(config: Config, named: &str, secret: &str) {
+    let app = App::from_config(&config, erp_events::catalog!()).unwrap();
+    let error = app
+        .ready()
+        .await
+        .expect_err("no client with this configuration");
+    assert!(matches!(error, AppError::Kafka(_)), "{error:?}");
+    let shown = error.to_string();
+    assert!(shown.contains(named), "{shown}");
+    assert!(!shown.contains(secret), "{shown}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_is_a_clear_error_at_start() {
     let Some(secured) = Secured::from_env("a_wrong_password_is_a_clear_error_at_start") else {
@@ -219,15 +233,7 @@ async fn an_unknown_sasl_mechanism_is_a_clear_error_at_start() {
         "ERP_KAFKA_SASL_MECHANISMS",
         "SCRAM-SHA-999",
     ));
-    let app = App::from_config(&config, erp_events::catalog!()).unwrap();
-    let error = app
-        .ready()
-        .await
-        .expect_err("no client with that mechanism");
-    assert!(matches!(error, AppError::Kafka(_)), "{error:?}");
-    let shown = error.to_string();
-    assert!(shown.contains("SCRAM-SHA-999"), "{shown}");
-    assert!(!shown.contains(&secured.password), "{shown}");
+    misconfigured(config, "SCRAM-SHA-999", &secured.password).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,15 +251,7 @@ async fn an_unreadable_ca_file_is_a_clear_error_at_start() {
         return;
     };
     let config = Config::from_vars(secured.environment(&secured.password, "/nonexistent/ca.pem"));
-    let app = App::from_config(&config, erp_events::catalog!()).unwrap();
-    let error = app
-        .ready()
-        .await
-        .expect_err("no client without its CA file");
-    assert!(matches!(error, AppError::Kafka(_)), "{error:?}");
-    let shown = error.to_string();
-    assert!(shown.contains("ssl.ca.location"), "{shown}");
-    assert!(!shown.contains(&secured.password), "{shown}");
+    misconfigured(config, "ssl.ca.location", &secured.password).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

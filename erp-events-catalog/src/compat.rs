@@ -182,12 +182,10 @@ pub fn read_problems(reader: &EventSchema, writer: &EventSchema) -> Vec<Incompat
 /// last one: the new version against the one before it, or against all earlier ones when the
 /// mode is transitive.
 pub fn check_evolution(mode: Compatibility, versions: &[(u32, EventSchema)]) -> Vec<Break> {
-    let Some(((new, newer), earlier)) = versions.split_last().map(|(last, rest)| {
-        let (version, schema) = last;
-        ((*version, schema), rest)
-    }) else {
+    let Some(((new, newer), earlier)) = versions.split_last() else {
         return Vec::new();
     };
+    let new = *new;
     let checked = if mode.transitive() {
         earlier
     } else {

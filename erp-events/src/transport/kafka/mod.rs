@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 
 use crate::core::catalog::Catalog;
 use crate::core::config::Brokers;
@@ -42,8 +42,8 @@ pub(crate) enum Unreachable {
 }
 
 /// The readiness check's client: keeps the last connection failure librdkafka logs, which says
-/// more than its error codes (a TLS 1.3 server refusing the client's certificate shows as a
-/// transport failure).
+/// why in words for every refusal (its error codes do not: a TLS 1.3 server refusing the
+/// client's certificate shows as a transport failure).
 #[derive(Default)]
 struct ReadinessContext {
     failure: std::sync::Mutex<Option<String>>,
@@ -82,19 +82,6 @@ pub enum Refusal {
     Authentication,
     /// The TLS handshake failed.
     Tls,
-}
-
-impl Refusal {
-    /// The refusal `error` reports, if it is one.
-    pub(crate) fn of(error: &KafkaError) -> Option<Self> {
-        match error.rdkafka_error_code()? {
-            RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => {
-                Some(Refusal::Authentication)
-            }
-            RDKafkaErrorCode::SSL => Some(Refusal::Tls),
-            _ => None,
-        }
-    }
 }
 
 impl std::fmt::Display for Refusal {
@@ -195,15 +182,8 @@ impl Kafka {
                     Ok(_) => return Ok(()),
                     Err(error) => error,
                 };
-                // The client's errors and logs (why it could not connect) arrive as events.
-                while let Some(event) = client.poll(Duration::ZERO) {
-                    if let Err(error) = event
-                        && let Some(refusal) = Refusal::of(&error)
-                    {
-                        let reason = error.to_string();
-                        return Err(Unreachable::Refused { refusal, reason });
-                    }
-                }
+                // The client's logs (why it could not connect) arrive as events.
+                while client.poll(Duration::ZERO).is_some() {}
                 if let Some((refusal, reason)) = client.context().refusal() {
                     return Err(Unreachable::Refused { refusal, reason });
                 }
