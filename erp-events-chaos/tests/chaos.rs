@@ -279,7 +279,10 @@ async fn members_stopped_killed_and_restarted_lose_nothing_and_never_share_a_par
             after_stops += 1;
         }
     }
-    let in_flight_at_kills = killed.len() * PARTITIONS / 3;
+    // One step in flight per partition a killed member owned. That is a third of them only
+    // while all three members run; a member killed while another is down or restarting owns
+    // more (CI saw 17 repeats against a bound of 2 x 24 / 3), up to every partition.
+    let in_flight_at_kills = killed.len() * PARTITIONS;
     assert!(
         after_kills <= in_flight_at_kills,
         "{after_kills} steps ran again after a kill; the killed members had at most {in_flight_at_kills} in flight"
