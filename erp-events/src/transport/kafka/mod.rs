@@ -225,7 +225,6 @@ impl Kafka {
             .set("auto.commit.interval.ms", "250")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
             // A bounded prefetch per partition (each has its own queue), without librdkafka's 1 s
             // pause once it is full.
             .set("queued.max.messages.kbytes", "512")
