@@ -188,6 +188,18 @@ impl Catalog {
         &self.topics
     }
 
+    /// Every consumer group some topic declares, sorted, once each.
+    pub fn consumer_groups(&self) -> Vec<&str> {
+        let mut groups: Vec<&str> = self
+            .topics
+            .iter()
+            .flat_map(|topic| topic.consumers.iter().map(String::as_str))
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        groups
+    }
+
     /// The topic named `name`, if declared.
     pub fn topic(&self, name: &str) -> Option<&Topic> {
         self.topics.iter().find(|topic| topic.name == name)

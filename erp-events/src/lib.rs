@@ -93,5 +93,6 @@ pub use runtime::record::{Record, Timestamp};
 pub use runtime::stats::ListenerCounts;
 pub use transport::in_process::{InProcessBus, InProcessError};
 pub use transport::kafka::embedded::{EmbeddedBroker, EmbeddedError};
+pub use transport::kafka::headers::headers as record_headers;
 pub use transport::kafka::provision::{ProvisionError, Provisioned};
 pub use transport::kafka::{Kafka, Refusal};

@@ -226,13 +226,7 @@ pub fn check_group(group: &LitStr, catalog: &Catalog, errors: &mut Errors) -> Op
         .map(|topic| topic.name.as_str())
         .collect();
     if consumed.is_empty() {
-        let mut groups: Vec<&str> = catalog
-            .topics()
-            .iter()
-            .flat_map(|topic| topic.consumers.iter().map(String::as_str))
-            .collect();
-        groups.sort_unstable();
-        groups.dedup();
+        let groups = catalog.consumer_groups();
         errors.at(
             group.span(),
             format!(

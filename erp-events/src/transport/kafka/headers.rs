@@ -11,10 +11,11 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka_sys as rdsys;
 
 /// One header: its name (lossily UTF-8) and its value.
-pub(crate) type Header<'a> = (Cow<'a, str>, Option<&'a [u8]>);
+pub type Header<'a> = (Cow<'a, str>, Option<&'a [u8]>);
 
-/// The headers of `message`, in order.
-pub(crate) fn headers<'a>(message: &'a BorrowedMessage<'_>) -> Vec<Header<'a>> {
+/// The headers of `message`, in order, without panicking on a name that is not UTF-8 (as
+/// rdkafka's own accessors do).
+pub fn headers<'a>(message: &'a BorrowedMessage<'_>) -> Vec<Header<'a>> {
     let mut native: *mut rdsys::rd_kafka_headers_t = ptr::null_mut();
     // SAFETY: `message.ptr()` is the live librdkafka message `message` borrows; on success
     // `native` points to headers the message owns, valid while `message` is (not freed here).

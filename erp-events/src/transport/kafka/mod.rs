@@ -5,7 +5,7 @@
 pub(crate) mod consumer;
 pub(crate) mod dead_letters;
 pub mod embedded;
-mod headers;
+pub mod headers;
 pub mod provision;
 mod record;
 
@@ -198,8 +198,10 @@ impl Kafka {
 
     /// The configuration of every producer the framework creates: idempotent, acknowledged by
     /// all in-sync replicas, and keyed records on the partition Java's client picks
-    /// (`murmur2_random`), so that a Kotlin and a Rust service publishing one key keep its order.
-    pub(crate) fn producer_config(&self, client_id: &str) -> ClientConfig {
+    /// (`murmur2_random`), so that a Kotlin and a Rust service publishing one key keep its order;
+    /// then the `ERP_KAFKA_PRODUCER_*` properties. For hand-written producers and the operator's
+    /// tool, which should behave the same.
+    pub fn producer_config(&self, client_id: &str) -> ClientConfig {
         let mut config = self.client_config();
         config
             .set("client.id", client_id)

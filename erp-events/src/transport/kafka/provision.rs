@@ -121,8 +121,8 @@ impl Kafka {
         }
     }
 
-    /// The partition count of every topic the broker has (read on the blocking pool).
-    async fn partition_counts(&self) -> Result<HashMap<String, i32>, KafkaError> {
+    /// The partition count of every topic the cluster has (read on the blocking pool).
+    pub async fn partition_counts(&self) -> Result<HashMap<String, i32>, KafkaError> {
         let config = self.client_config();
         tokio::task::spawn_blocking(move || {
             let client: BaseConsumer = config.create()?;
