@@ -12,7 +12,11 @@ use clap::{Args, Parser, Subcommand};
 /// (a mismatch, a schema break, dead letters left out); 2 bad usage or configuration; 3 the
 /// cluster failed (nothing is lost: a redrive keeps its position).
 #[derive(Debug, Parser)]
-#[command(name = "erp-events", version)]
+#[command(
+    name = "erp-events",
+    version,
+    after_help = "Example:\n  KAFKA_BROKERS=kafka-1:9092 erp-events dlt list erp.inventory.movements"
+)]
 pub struct Cli {
     /// The folder with `catalog.toml` and the event schemas.
     #[arg(
@@ -33,16 +37,19 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The catalog's topics and their dead-letter twins on the cluster.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  erp-events topics check")]
     Topics(TopicsCommand),
     /// Consumer groups.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  erp-events groups lag")]
     Groups(GroupsCommand),
     /// Dead-letter topics: list, show and redrive dead letters.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  erp-events dlt list erp.inventory.movements --since 1h"
+    )]
     Dlt(Box<DltCommand>),
     /// The catalog's event schemas.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  erp-events schemas check")]
     Schemas(SchemasCommand),
     /// Prints an AsyncAPI 3.0 document of the catalog.
     #[command(after_help = "Example:\n  erp-events asyncapi > asyncapi.json")]

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use erp_events::{App, Brokers, Catalog, Config, Kafka};
+use erp_events::{App, AppError, Brokers, Catalog, Config, InProcessTopics, Kafka};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
@@ -22,15 +22,27 @@ pub fn load_catalog(dir: &Path) -> Result<Catalog, Failure> {
 }
 
 /// The cluster of `KAFKA_BROKERS` with the applications' `ERP_KAFKA_*` properties (security
-/// included), built the way applications build theirs.
-pub fn connect(catalog: &Catalog) -> Result<Kafka, Failure> {
-    let config = Config::from_env();
+/// included), built the way applications build theirs, once it answers: a broker that refuses
+/// the client (TLS, SASL) or stays silent is an error naming it.
+pub async fn connect(catalog: &Catalog) -> Result<Kafka, Failure> {
+    let mut config = Config::from_env();
     if config.brokers == Brokers::Embedded {
         return Err(Failure::usage(
             "KAFKA_BROKERS is not set: say which cluster (host:port[,host:port...]), with the same ERP_KAFKA_* properties as the applications",
         ));
     }
-    let app = App::from_config(&config, catalog).map_err(Failure::usage)?;
+    // Only Kafka: the tool needs neither the idempotency store nor in-process topics.
+    config.redis_url = None;
+    config.in_process = InProcessTopics::None;
+    let app = App::from_config(&config, catalog)
+        .map_err(Failure::usage)?
+        .ready_timeout(TIMEOUT);
+    app.ready().await.map_err(|error| match error {
+        AppError::BrokerRefused { .. } | AppError::BrokerUnreachable { .. } => {
+            Failure::Cluster(error.to_string())
+        }
+        error => Failure::usage(error),
+    })?;
     Ok(app
         .kafka()
         .expect("KAFKA_BROKERS is set, so topics travel through Kafka")

@@ -26,7 +26,12 @@ use crate::redrive::Redrive;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::usage(format!("cannot start a runtime: {error}")))
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match outcome {
         Ok(verdict) => verdict.exit_code(),
         Err(failure) => {
             eprintln!("erp-events: {failure}");
@@ -35,38 +40,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<Verdict, Failure> {
+async fn run(cli: Cli) -> Result<Verdict, Failure> {
     let catalog = load_catalog(&cli.schemas)?;
     let json = cli.json;
     match cli.command {
         Command::Schemas(SchemasCommand::Check) => schemas::check(&catalog, json),
         Command::Asyncapi => asyncapi::print(&catalog),
         Command::Topics(command) => {
-            let kafka = connect(&catalog)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|error| Failure::usage(format!("cannot start a runtime: {error}")))?;
-            runtime.block_on(async {
-                match command {
-                    TopicsCommand::Provision { replication_factor } => {
-                        topics::provision(&kafka, &catalog, replication_factor, json).await
-                    }
-                    TopicsCommand::Check => topics::check(&kafka, &catalog, json).await,
+            let kafka = connect(&catalog).await?;
+            match command {
+                TopicsCommand::Provision { replication_factor } => {
+                    topics::provision(&kafka, &catalog, replication_factor, json).await
                 }
-            })
+                TopicsCommand::Check => topics::check(&kafka, &catalog, json).await,
+            }
         }
         Command::Groups(GroupsCommand::Lag { group }) => {
-            lag::lag(&connect(&catalog)?, &catalog, group.as_deref(), json)
+            lag::lag(&connect(&catalog).await?, &catalog, group.as_deref(), json)
         }
         Command::Dlt(command) => {
-            let kafka = connect(&catalog)?;
             let now = OffsetDateTime::now_utc();
             match *command {
                 DltCommand::List(selection) => {
                     let dlt = dead_letter_topic(&catalog, &selection.topic)?;
                     let filter = Filter::new(&selection, now)?;
-                    dead_letters::list(&kafka, &dlt, &filter, json)
+                    dead_letters::list(&connect(&catalog).await?, &dlt, &filter, json)
                 }
                 DltCommand::Show {
                     topic,
@@ -74,6 +72,7 @@ fn run(cli: Cli) -> Result<Verdict, Failure> {
                     partition,
                 } => {
                     let dlt = dead_letter_topic(&catalog, &topic)?;
+                    let kafka = connect(&catalog).await?;
                     dead_letters::show(&kafka, &dlt, partition, offset, json)
                 }
                 DltCommand::Redrive {
@@ -95,7 +94,7 @@ fn run(cli: Cli) -> Result<Verdict, Failure> {
                         limit,
                         position: &position,
                     }
-                    .run(&kafka, &catalog, json)
+                    .run(&connect(&catalog).await?, &catalog, json)
                 }
             }
         }

@@ -660,6 +660,16 @@ fn schemas_check_passes_the_catalog_and_names_a_break() {
     v2["properties"]["batch"] = serde_json::json!({"type": "string"});
     v2["required"].as_array_mut().unwrap().push("batch".into());
     std::fs::write(topic.join("INVENTORY_MOVEMENT.v2.json"), v2.to_string()).unwrap();
+    // Under `forward`, a new version may not drop a property old readers require.
+    let forward = dir.join("erp.evolution.forward");
+    let mut v3: Value = serde_json::from_str(
+        &std::fs::read_to_string(forward.join("STOCK_COUNTED.v2.json")).unwrap(),
+    )
+    .unwrap();
+    let dropped = v3["required"][0].as_str().unwrap().to_owned();
+    v3["properties"].as_object_mut().unwrap().remove(&dropped);
+    v3["required"].as_array_mut().unwrap().remove(0);
+    std::fs::write(forward.join("STOCK_COUNTED.v3.json"), v3.to_string()).unwrap();
     let broken = tool_with(None, &dir, &["schemas", "check"]);
     assert_eq!(broken.status.code(), Some(1));
     let text = String::from_utf8(broken.stdout).unwrap();
@@ -667,6 +677,13 @@ fn schemas_check_passes_the_catalog_and_names_a_break() {
         text.contains("BROKEN  erp.inventory.movements INVENTORY_MOVEMENT (v1, v2)")
             && text.contains("version 2 breaks the `backward` compatibility")
             && text.contains("`batch`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("BROKEN  erp.evolution.forward STOCK_COUNTED (v1, v2, v3)")
+            && text.contains("version 3 breaks the `forward` compatibility")
+            && text.contains(&format!("`{dropped}`"))
+            && text.contains("ok      erp.evolution.full STOCK_COUNTED (v1, v2)"),
         "{text}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -734,9 +751,80 @@ fn a_tool_without_its_cluster_or_with_an_unknown_topic_says_what_to_fix() {
         error.contains("neither a catalog topic") && error.contains(TOPIC),
         "{error}"
     );
-    let help = Command::new(TOOL)
-        .args(["dlt", "redrive", "--help"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&help.stdout).contains("Examples:"));
+    // A cluster that does not answer: an error naming it, exit 3.
+    let silent = tool(&kafka, &["topics", "check"]);
+    assert_eq!(silent.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&silent.stderr).contains("127.0.0.1:1"));
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for command in [
+        &[][..],
+        &["topics"],
+        &["topics", "provision"],
+        &["topics", "check"],
+        &["groups"],
+        &["groups", "lag"],
+        &["dlt"],
+        &["dlt", "list"],
+        &["dlt", "show"],
+        &["dlt", "redrive"],
+        &["schemas"],
+        &["schemas", "check"],
+        &["asyncapi"],
+    ] {
+        let help = Command::new(TOOL)
+            .args(command)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(help.status.success(), "{command:?}");
+        assert!(
+            text.contains("Example:\n  erp-events")
+                || text.contains("Examples:\n  erp-events")
+                || text.contains("Example:\n  KAFKA_BROKERS"),
+            "{command:?} --help shows an example:\n{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tool_reaches_a_secured_cluster_with_the_applications_settings() {
+    let test = "the_tool_reaches_a_secured_cluster_with_the_applications_settings";
+    // Provisioned on the plain listener of the same broker.
+    let Some((_kafka, _turn)) = external_kafka(test).await else {
+        return;
+    };
+    let Some(brokers) = required_service("KAFKA_SASL_SSL_BROKERS", test) else {
+        return;
+    };
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let password = var("KAFKA_SASL_SSL_PASSWORD");
+    let run = |password: &str| {
+        let mut command = Command::new(TOOL);
+        command
+            .args(["topics", "check"])
+            .env("ERP_EVENTS_SCHEMAS", schemas())
+            .env("KAFKA_BROKERS", &brokers)
+            .env("ERP_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+            .env("ERP_KAFKA_SASL_MECHANISMS", "SCRAM-SHA-512")
+            .env("ERP_KAFKA_SASL_USERNAME", var("KAFKA_SASL_SSL_USERNAME"))
+            .env("ERP_KAFKA_SASL_PASSWORD", password)
+            .env("ERP_KAFKA_SSL_CA_LOCATION", var("KAFKA_SASL_SSL_CA"));
+        tokio::task::block_in_place(|| command.output().unwrap())
+    };
+    let checked = run(&password);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let wrong = format!("{password}-wrong");
+    let refused = run(&wrong);
+    assert_eq!(refused.status.code(), Some(3));
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(error.contains("authentication"), "{error}");
+    assert!(!error.contains(&wrong), "no secret in errors: {error}");
 }
