@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use erp_demo::inventory::{InventoryMovement, MovementAction};
-use erp_events::idempotency::{Claim, IdempotencyStore, StoreFuture, idempotency_key};
+use erp_events::idempotency::{
+    Claim, Confirmation, IdempotencyStore, StoreFuture, idempotency_key,
+};
 use erp_events::{
     App, Envelope, HandlerError, IdempotencySettings, ListenerExt, State, erp_listener,
 };
@@ -33,6 +35,14 @@ fn movement(product: &str, quantity: i64) -> InventoryMovement {
 
 fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// Publishes a movement of `product` with a new eventId, and returns that id.
+async fn produce_new(kafka: &erp_events::Kafka, product: &str) -> String {
+    let id = new_id();
+    let value = envelope_json(&id, &movement(product, 1));
+    produce_raw(kafka, TOPIC, product, &[value]).await;
+    id
 }
 
 /// Runs a scenario once with each store.
@@ -67,6 +77,8 @@ with_each_store!(
     consumers_racing_for_one_event_run_one_handler,
     the_done_marker_expires_after_its_ttl,
     event_ids_that_are_not_uuids_never_reach_the_store,
+    an_expired_holder_cannot_delete_another_claim_or_its_done,
+    a_claim_retried_by_its_owner_is_its_own,
 );
 
 type Store = Arc<dyn IdempotencyStore>;
@@ -162,7 +174,10 @@ async fn a_failed_handler_leaves_the_event_to_its_redelivery(store: Store) {
     assert_eq!(report.counts.duplicates, 1, "the third copy was skipped");
     let key = idempotency_key("search-sync", &id.parse().unwrap());
     assert_eq!(
-        store.claim(&[key], Duration::from_secs(1)).await.unwrap(),
+        store
+            .claim(&[key], "a test", Duration::from_secs(1))
+            .await
+            .unwrap(),
         [Claim::Done]
     );
 }
@@ -175,7 +190,7 @@ async fn an_abandoned_claim_is_taken_over_after_its_lease(store: Store) {
     let lease = Duration::from_millis(800);
     assert_eq!(
         store
-            .claim(std::slice::from_ref(&key), lease)
+            .claim(std::slice::from_ref(&key), "a consumer that died", lease)
             .await
             .unwrap(),
         [Claim::Acquired]
@@ -223,9 +238,15 @@ async fn consumers_racing_for_one_event_run_one_handler(store: Store) {
     // Many claims at once: exactly one wins.
     let key = idempotency_key("analytics", &uuid::Uuid::now_v7());
     let mut racers = tokio::task::JoinSet::new();
-    for _ in 0..16 {
+    for racer in 0..16 {
         let (store, keys) = (store.clone(), vec![key.clone()]);
-        racers.spawn(async move { store.claim(&keys, Duration::from_secs(5)).await.unwrap()[0] });
+        racers.spawn(async move {
+            let owner = format!("racer {racer}");
+            store
+                .claim(&keys, &owner, Duration::from_secs(5))
+                .await
+                .unwrap()[0]
+        });
     }
     let claims = racers.join_all().await;
     assert_eq!(
@@ -303,26 +324,25 @@ async fn the_done_marker_expires_after_its_ttl(store: Store) {
         .listener(probed_once.with_state(probe.clone()))
         .start()
         .unwrap();
-    let id = new_id();
-    produce_raw(
-        &kafka,
-        TOPIC,
-        "SKU-5",
-        &[envelope_json(&id, &movement("SKU-5", 1))],
-    )
-    .await;
+    let id = produce_new(&kafka, "SKU-5").await;
     probe.wait_for_calls(1).await;
     running.shutdown().await;
     let confirmed_by = Instant::now();
     let key = idempotency_key("search-sync", &id.parse().unwrap());
     let keys = std::slice::from_ref(&key);
     assert_eq!(
-        store.claim(keys, Duration::from_millis(1)).await.unwrap(),
+        store
+            .claim(keys, "a test", Duration::from_millis(1))
+            .await
+            .unwrap(),
         [Claim::Done]
     );
     tokio::time::sleep_until((confirmed_by + ttl + Duration::from_millis(100)).into()).await;
     assert_eq!(
-        store.claim(keys, Duration::from_millis(1)).await.unwrap(),
+        store
+            .claim(keys, "a test", Duration::from_millis(1))
+            .await
+            .unwrap(),
         [Claim::Acquired],
         "expired after the TTL"
     );
@@ -335,17 +355,27 @@ struct RecordingStore {
 }
 
 impl IdempotencyStore for RecordingStore {
-    fn claim<'a>(&'a self, keys: &'a [String], lease: Duration) -> StoreFuture<'a, Vec<Claim>> {
+    fn claim<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, Vec<Claim>> {
         self.keys.lock().unwrap().extend_from_slice(keys);
-        self.inner.claim(keys, lease)
+        self.inner.claim(keys, owner, lease)
     }
-    fn confirm<'a>(&'a self, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, ()> {
+    fn confirm<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Vec<Confirmation>> {
         self.keys.lock().unwrap().extend_from_slice(keys);
-        self.inner.confirm(keys, ttl)
+        self.inner.confirm(keys, owner, ttl)
     }
-    fn release<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, ()> {
+    fn release<'a>(&'a self, keys: &'a [String], owner: &'a str) -> StoreFuture<'a, ()> {
         self.keys.lock().unwrap().extend_from_slice(keys);
-        self.inner.release(keys)
+        self.inner.release(keys, owner)
     }
 }
 
@@ -381,5 +411,181 @@ async fn event_ids_that_are_not_uuids_never_reach_the_store(store: Store) {
     assert!(
         !keys.is_empty() && keys.iter().all(|k| *k == expected),
         "{keys:?}"
+    );
+}
+
+async fn an_expired_holder_cannot_delete_another_claim_or_its_done(store: Store) {
+    let key = idempotency_key("analytics", &uuid::Uuid::now_v7());
+    let keys = std::slice::from_ref(&key);
+    let lease = Duration::from_millis(300);
+    let claim = |owner: &'static str| store.claim(keys, owner, lease);
+    assert_eq!(claim("slow").await.unwrap(), [Claim::Acquired]);
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    // The slow holder's lease ran out: another takes the event over.
+    assert_eq!(claim("next").await.unwrap(), [Claim::Acquired]);
+    store.release(keys, "slow").await.unwrap();
+    assert_eq!(
+        claim("third").await.unwrap(),
+        [Claim::InProgress],
+        "the late holder's release left the new claim alone"
+    );
+    assert_eq!(
+        store
+            .confirm(keys, "slow", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        [Confirmation::Lost],
+        "the late holder's confirm says it lost the claim, and writes nothing"
+    );
+    assert_eq!(claim("third").await.unwrap(), [Claim::InProgress]);
+    assert_eq!(
+        store
+            .confirm(keys, "next", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        [Confirmation::Confirmed]
+    );
+    store.release(keys, "slow").await.unwrap();
+    assert_eq!(
+        claim("third").await.unwrap(),
+        [Claim::Done],
+        "nor can it delete the new holder's done"
+    );
+    assert_eq!(
+        store
+            .confirm(keys, "slow", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        [Confirmation::AlreadyDone]
+    );
+}
+
+async fn a_claim_retried_by_its_owner_is_its_own(store: Store) {
+    // A claim whose answer was lost (a timeout after Redis applied it) is asked again by its
+    // owner: it is the owner's at once, not another's to wait for until the lease ends.
+    let key = idempotency_key("analytics", &uuid::Uuid::now_v7());
+    let keys = std::slice::from_ref(&key);
+    let lease = Duration::from_secs(30);
+    assert_eq!(
+        store.claim(keys, "me", lease).await.unwrap(),
+        [Claim::Acquired]
+    );
+    assert_eq!(
+        store.claim(keys, "me", lease).await.unwrap(),
+        [Claim::Acquired]
+    );
+    assert_eq!(
+        store.claim(keys, "you", lease).await.unwrap(),
+        [Claim::InProgress]
+    );
+    // So is a confirm retried after its answer was lost.
+    let ttl = Duration::from_secs(60);
+    assert_eq!(
+        store.confirm(keys, "me", ttl).await.unwrap(),
+        [Confirmation::Confirmed]
+    );
+    assert_eq!(
+        store.confirm(keys, "me", ttl).await.unwrap(),
+        [Confirmation::AlreadyDone]
+    );
+    assert_eq!(
+        store.claim(keys, "you", lease).await.unwrap(),
+        [Claim::Done]
+    );
+}
+
+/// A handler that holds its event until the test lets it go, then applies its effect with
+/// `RedisStore::apply_and_confirm`.
+#[derive(Clone)]
+struct HeldEffect {
+    store: erp_events::RedisStore,
+    started: Arc<tokio::sync::Notify>,
+    go: Arc<tokio::sync::Notify>,
+    outcome: Arc<Mutex<Option<Result<(), String>>>>,
+}
+
+#[erp_listener(group = "analytics", retries = 0)]
+async fn held_effect(
+    event: Envelope<InventoryMovement>,
+    State(held): State<HeldEffect>,
+) -> Result<(), HandlerError> {
+    held.started.notify_one();
+    held.go.notified().await;
+    let mut effect = ::redis::pipe();
+    effect
+        .cmd("HINCRBY")
+        .arg("erp:test:held-effects")
+        .arg(event.event_id.to_string())
+        .arg(1)
+        .ignore();
+    let applied = held.store.apply_and_confirm(effect).await;
+    *held.outcome.lock().unwrap() = Some(applied.as_ref().map(drop).map_err(|e| e.to_string()));
+    applied.map_err(HandlerError::permanent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_effect_after_the_claim_was_taken_over_is_not_applied() {
+    let Some(url) = redis_url("an_effect_after_the_claim_was_taken_over_is_not_applied") else {
+        return;
+    };
+    let kafka = kafka();
+    let store = erp_events::RedisStore::new(&url).unwrap();
+    let held = HeldEffect {
+        store: store.clone(),
+        started: Arc::default(),
+        go: Arc::default(),
+        outcome: Arc::default(),
+    };
+    let lease = Duration::from_millis(300);
+    let running = App::new(&kafka)
+        .idempotency_store(store.clone())
+        .idempotency_settings(IdempotencySettings {
+            lease,
+            ..IdempotencySettings::default()
+        })
+        .listener(held_effect.with_state(held.clone()))
+        .start()
+        .unwrap();
+    let id = produce_new(&kafka, "SKU-H").await;
+    held.started.notified().await;
+    // The handler outlives its lease; another consumer takes the event over.
+    tokio::time::sleep(lease + Duration::from_millis(200)).await;
+    let key = idempotency_key("analytics", &id.parse().unwrap());
+    let keys = std::slice::from_ref(&key);
+    assert_eq!(
+        store
+            .claim(keys, "the next consumer", Duration::from_secs(30))
+            .await
+            .unwrap(),
+        [Claim::Acquired]
+    );
+    held.go.notify_one();
+    let outcome = support::within(support::PATIENCE, "the held handler ends", async {
+        loop {
+            if let Some(outcome) = held.outcome.lock().unwrap().clone() {
+                return outcome;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    running.shutdown().await;
+    let error = outcome.expect_err("the late effect is refused");
+    assert!(error.contains("another consumer holds it"), "{error}");
+    let mut connection = store.connection();
+    let count: Option<i64> = ::redis::cmd("HGET")
+        .arg("erp:test:held-effects")
+        .arg(&id)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(count, None, "nothing applied");
+    assert_eq!(
+        store
+            .claim(keys, "a third", Duration::from_secs(1))
+            .await
+            .unwrap(),
+        [Claim::InProgress],
+        "the next consumer's claim stands"
     );
 }

@@ -274,7 +274,7 @@ async fn a_redis_with_a_password_and_an_acl_user_is_used_and_a_wrong_password_re
         store.ping().await.expect("the password is accepted");
         let key = format!("erp:idem:secured:{}", uuid::Uuid::now_v7());
         store
-            .claim(&[key], Duration::from_secs(5))
+            .claim(&[key], "a test", Duration::from_secs(5))
             .await
             .expect("claims work with the password");
     }
@@ -329,7 +329,10 @@ async fn a_redis_over_tls_is_used_with_its_ca_and_refused_with_another() {
     app.ready().await.expect("Redis over TLS answers");
     let store = RedisStore::with_ca(&url, &file("ca.pem")).unwrap();
     let key = format!("erp:idem:secured:{}", uuid::Uuid::now_v7());
-    let claimed = store.claim(&[key], Duration::from_secs(5)).await.unwrap();
+    let claimed = store
+        .claim(&[key], "a test", Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(claimed, [erp_events::idempotency::Claim::Acquired]);
     let untrusted = RedisStore::with_ca(&url, &file("untrusted-ca.pem")).unwrap();
     untrusted

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use erp_events::idempotency::{Claim, IdempotencyStore, StoreError, StoreFuture};
+use erp_events::idempotency::{Claim, Confirmation, IdempotencyStore, StoreError, StoreFuture};
 
 /// One awaited `SET NX` per key.
 pub struct NaiveRedisStore {
@@ -23,7 +23,12 @@ impl NaiveRedisStore {
 }
 
 impl IdempotencyStore for NaiveRedisStore {
-    fn claim<'a>(&'a self, keys: &'a [String], _lease: Duration) -> StoreFuture<'a, Vec<Claim>> {
+    fn claim<'a>(
+        &'a self,
+        keys: &'a [String],
+        _owner: &'a str,
+        _lease: Duration,
+    ) -> StoreFuture<'a, Vec<Claim>> {
         Box::pin(async move {
             let mut claims = Vec::with_capacity(keys.len());
             for key in keys {
@@ -46,11 +51,17 @@ impl IdempotencyStore for NaiveRedisStore {
         })
     }
 
-    fn confirm<'a>(&'a self, _keys: &'a [String], _ttl: Duration) -> StoreFuture<'a, ()> {
-        Box::pin(std::future::ready(Ok(())))
+    fn confirm<'a>(
+        &'a self,
+        keys: &'a [String],
+        _owner: &'a str,
+        _ttl: Duration,
+    ) -> StoreFuture<'a, Vec<Confirmation>> {
+        let confirmed = vec![Confirmation::Confirmed; keys.len()];
+        Box::pin(std::future::ready(Ok(confirmed)))
     }
 
-    fn release<'a>(&'a self, _keys: &'a [String]) -> StoreFuture<'a, ()> {
+    fn release<'a>(&'a self, _keys: &'a [String], _owner: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(std::future::ready(Ok(())))
     }
 }

@@ -300,10 +300,13 @@ pub async fn consume_deduplicated(
     measurement
 }
 
-/// Our listener with the Redis store.
+/// Our listener with the Redis store (the scripts it calls: `EVALSHA`, and `EVAL` once).
 pub async fn consume_redis(bootstrap: &str, backlog: usize, live: usize, url: &str) -> Measurement {
     let store = RedisStore::new(url).expect("redis");
+    let work = RedisWork::start(url).await;
     let measurement = consume_deduplicated(bootstrap, backlog, live, store).await;
+    work.report("Redis store", &["evalsha", "eval"], backlog + live)
+        .await;
     forget_keys(url).await;
     measurement
 }
@@ -311,9 +314,88 @@ pub async fn consume_redis(bootstrap: &str, backlog: usize, live: usize, url: &s
 /// Our listener with the naive store (one awaited `SET NX` per message).
 pub async fn consume_naive(bootstrap: &str, backlog: usize, live: usize, url: &str) -> Measurement {
     let store = NaiveRedisStore::connect(url).await.expect("redis");
+    let work = RedisWork::start(url).await;
     let measurement = consume_deduplicated(bootstrap, backlog, live, store).await;
+    work.report("naive store", &["set"], backlog + live).await;
     forget_keys(url).await;
     measurement
+}
+
+/// What Redis spends on a side: its command statistics (reset at the start) and its CPU time.
+struct RedisWork {
+    connection: redis::aio::MultiplexedConnection,
+    cpu_at_start: f64,
+}
+
+impl RedisWork {
+    async fn start(url: &str) -> Self {
+        let client = redis::Client::open(url).expect("redis url");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async(&mut connection)
+            .await
+            .expect("reset Redis's statistics");
+        let cpu_at_start = cpu_seconds(&mut connection).await;
+        RedisWork {
+            connection,
+            cpu_at_start,
+        }
+    }
+
+    /// Prints (to stderr) Redis's µs per event: `usec` of the `commands` the store sent
+    /// (`INFO commandstats`; commands run inside a script count in the script's), and its CPU.
+    async fn report(mut self, store: &str, commands: &[&str], events: usize) {
+        let cpu = cpu_seconds(&mut self.connection).await - self.cpu_at_start;
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut self.connection)
+            .await
+            .expect("INFO commandstats");
+        let (mut calls, mut usec) = (0u64, 0u64);
+        for line in stats.lines() {
+            let Some((name, fields)) = line
+                .strip_prefix("cmdstat_")
+                .and_then(|line| line.split_once(':'))
+            else {
+                continue;
+            };
+            if !commands.contains(&name) {
+                continue;
+            }
+            for field in fields.split(',') {
+                match field.split_once('=') {
+                    Some(("calls", value)) => calls += value.parse::<u64>().unwrap_or(0),
+                    Some(("usec", value)) => usec += value.parse::<u64>().unwrap_or(0),
+                    _ => {}
+                }
+            }
+        }
+        let events = events.max(1) as f64;
+        eprintln!(
+            "{store}: Redis commands {:.2} µs per event ({calls} calls of {}), Redis CPU {:.2} µs per event",
+            usec as f64 / events,
+            commands.join("/"),
+            cpu * 1e6 / events
+        );
+    }
+}
+
+/// Redis's CPU time so far (user and system), seconds.
+async fn cpu_seconds(connection: &mut redis::aio::MultiplexedConnection) -> f64 {
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(connection)
+        .await
+        .expect("INFO cpu");
+    info.lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| matches!(*name, "used_cpu_user" | "used_cpu_sys"))
+        .filter_map(|(_, value)| value.trim().parse::<f64>().ok())
+        .sum()
 }
 
 /// Deletes the keys a deduplicating side left in Redis: a keyspace grown by earlier runs makes

@@ -35,6 +35,8 @@ pub(crate) struct RecordTrace(pub(crate) Option<TraceContext>);
 pub(crate) struct ClaimMarker {
     /// `erp:idem:<group>:<eventId>`.
     pub(crate) key: String,
+    /// The claim's owner token.
+    pub(crate) owner: String,
     /// How long the `done` marker is kept.
     pub(crate) done_ttl: Duration,
 }

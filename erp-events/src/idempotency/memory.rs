@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{Claim, IdempotencyStore, StoreFuture};
+use super::{Claim, Confirmation, IdempotencyStore, StoreFuture};
 
 /// Claims in a map of this process: enough for one consumer process and for tests; use
 /// [`super::RedisStore`] when several processes share a group. It remembers at most
@@ -28,10 +28,19 @@ struct Entries {
     writes_since_sweep: usize,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Entry {
-    done: bool,
+    holder: Holder,
     expires: Instant,
+}
+
+/// Who an entry belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Holder {
+    /// A claim, by its owner's token.
+    Owner(String),
+    /// The event was handled.
+    Done,
 }
 
 impl MemoryStore {
@@ -71,13 +80,25 @@ impl MemoryStore {
 }
 
 impl Entries {
+    /// The live entry of `key`, if any.
+    fn live(&self, key: &str, now: Instant) -> Option<&Holder> {
+        self.map
+            .get(key)
+            .filter(|entry| entry.expires > now)
+            .map(|entry| &entry.holder)
+    }
+
+    fn set(&mut self, key: &str, holder: Holder, expires: Instant) {
+        self.map.insert(key.to_owned(), Entry { holder, expires });
+    }
+
     /// Forgets the `done` entries that expire first until at most `keep` entries are left
     /// (claims in progress are kept).
     fn forget_oldest_done(&mut self, keep: usize) {
         let mut done: Vec<(Instant, String)> = self
             .map
             .iter()
-            .filter(|(_, entry)| entry.done)
+            .filter(|(_, entry)| entry.holder == Holder::Done)
             .map(|(key, entry)| (entry.expires, key.clone()))
             .collect();
         done.sort_unstable();
@@ -89,21 +110,19 @@ impl Entries {
 }
 
 impl IdempotencyStore for MemoryStore {
-    fn claim<'a>(&'a self, keys: &'a [String], lease: Duration) -> StoreFuture<'a, Vec<Claim>> {
+    fn claim<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, Vec<Claim>> {
         let claims = self.with_entries(|entries, now| {
             keys.iter()
-                .map(|key| match entries.map.get(key) {
-                    Some(entry) if entry.expires > now && entry.done => Claim::Done,
-                    Some(entry) if entry.expires > now => Claim::InProgress,
+                .map(|key| match entries.live(key, now) {
+                    Some(Holder::Done) => Claim::Done,
+                    Some(Holder::Owner(holder)) if holder != owner => Claim::InProgress,
                     _ => {
-                        let expires = now + lease;
-                        entries.map.insert(
-                            key.clone(),
-                            Entry {
-                                done: false,
-                                expires,
-                            },
-                        );
+                        entries.set(key, Holder::Owner(owner.to_owned()), now + lease);
                         Claim::Acquired
                     }
                 })
@@ -112,26 +131,34 @@ impl IdempotencyStore for MemoryStore {
         Box::pin(std::future::ready(Ok(claims)))
     }
 
-    fn confirm<'a>(&'a self, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, ()> {
-        self.with_entries(|entries, now| {
-            for key in keys {
-                let expires = now + ttl;
-                entries.map.insert(
-                    key.clone(),
-                    Entry {
-                        done: true,
-                        expires,
-                    },
-                );
-            }
+    fn confirm<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Vec<Confirmation>> {
+        let confirmations = self.with_entries(|entries, now| {
+            keys.iter()
+                .map(|key| match entries.live(key, now) {
+                    Some(Holder::Done) => Confirmation::AlreadyDone,
+                    Some(Holder::Owner(holder)) if holder != owner => Confirmation::Lost,
+                    _ => {
+                        entries.set(key, Holder::Done, now + ttl);
+                        Confirmation::Confirmed
+                    }
+                })
+                .collect()
         });
-        Box::pin(std::future::ready(Ok(())))
+        Box::pin(std::future::ready(Ok(confirmations)))
     }
 
-    fn release<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, ()> {
-        self.with_entries(|entries, _| {
+    fn release<'a>(&'a self, keys: &'a [String], owner: &'a str) -> StoreFuture<'a, ()> {
+        self.with_entries(|entries, now| {
             for key in keys {
-                entries.map.remove(key);
+                if matches!(entries.live(key, now), Some(Holder::Owner(holder)) if holder == owner)
+                {
+                    entries.map.remove(key);
+                }
             }
         });
         Box::pin(std::future::ready(Ok(())))
@@ -148,17 +175,23 @@ mod tests {
         let keys: Vec<String> = (0..25).map(|i| format!("erp:idem:g:{i}")).collect();
         for key in &keys {
             let key = std::slice::from_ref(key);
-            store.claim(key, Duration::from_secs(60)).await.unwrap();
-            store.confirm(key, Duration::from_secs(3600)).await.unwrap();
+            store
+                .claim(key, "me", Duration::from_secs(60))
+                .await
+                .unwrap();
+            store
+                .confirm(key, "me", Duration::from_secs(3600))
+                .await
+                .unwrap();
         }
         assert!(store.entries.lock().unwrap().map.len() <= 10);
         let newest = store
-            .claim(&keys[24..], Duration::from_secs(60))
+            .claim(&keys[24..], "me", Duration::from_secs(60))
             .await
             .unwrap();
         assert_eq!(newest, [Claim::Done], "the newest is remembered");
         let oldest = store
-            .claim(&keys[..1], Duration::from_secs(60))
+            .claim(&keys[..1], "me", Duration::from_secs(60))
             .await
             .unwrap();
         assert_eq!(oldest, [Claim::Acquired], "the oldest is forgotten");

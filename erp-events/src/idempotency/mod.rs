@@ -1,12 +1,16 @@
 //! Idempotent dispatch: each event handled once per consumer group, claimed before and
 //! confirmed after its handler.
 //!
-//! Per record: `SET erp:idem:<group>:<eventId> processing NX PX <lease>` before the handler; on
-//! success the value becomes `done` with a TTL; on failure the key is deleted so the retry or
-//! redelivery runs. A record that finds `done` is a duplicate (skipped, its offset committed);
-//! one that finds `processing` waits until the holder finishes or its lease runs out. The seed's
-//! `consumed:$eventId`, set before the handler and shared by every group, loses events on a
-//! crash and makes the second group skip everything; this does neither.
+//! Per record: `erp:idem:<group>:<eventId>` is claimed before the handler, its value the
+//! claimer's owner token, for a lease; on success the value becomes `done` with a TTL; on
+//! failure the key is deleted so the retry or redelivery runs. A record that finds `done` is a
+//! duplicate (skipped, its offset committed); one that finds another owner's token waits until
+//! that holder finishes or its lease runs out. Claims are fenced: confirming and releasing act
+//! only on the caller's own claim (or a free key), so a holder whose lease ran out can neither
+//! delete the next holder's claim nor its `done`; a claim retried by its owner (a timed-out
+//! call that Redis had applied) is recognised as its own. The seed's `consumed:$eventId`, set
+//! before the handler and shared by every group, loses events on a crash and makes the second
+//! group skip everything; this does neither.
 
 mod memory;
 mod redis;
@@ -26,12 +30,36 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// What a claim found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// The key was free and is now ours: run the handler.
+    /// The key was free, or already the caller's, and is now the caller's: run the handler.
     Acquired,
     /// The event was handled already: skip it.
     Done,
     /// Someone else is handling it now: wait and claim again.
     InProgress,
+}
+
+/// What confirming a claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The claim was the caller's (or had expired with no one else claiming): now `done`.
+    Confirmed,
+    /// The event was `done` already (the caller's own earlier confirm, applied although its
+    /// answer was lost, or a holder that took over after the caller's lease ran out).
+    AlreadyDone,
+    /// Another owner holds the claim now: the caller's lease ran out while its handler ran, so
+    /// the event may run twice. Nothing was written.
+    Lost,
+}
+
+/// A token that names one claimer (one batch of one partition worker of one process), unique
+/// across processes: claims hold it, and only it confirms or releases them.
+pub fn owner_token() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PROCESS: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let process = PROCESS.get_or_init(|| Uuid::new_v4().simple().to_string()[..16].to_owned());
+    format!("{process}.{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// What went wrong with an idempotency store.
@@ -50,6 +78,13 @@ pub enum StoreError {
     Unavailable {
         /// The client's error.
         source: BoxError,
+    },
+    /// The handler's claim is no longer its own: its lease ran out and another consumer took
+    /// the event over. Nothing was applied.
+    #[error("the claim on `{key}` expired and another consumer holds it; nothing was applied")]
+    ClaimLost {
+        /// The event's key.
+        key: String,
     },
     /// An operation that belongs in an idempotent listener's handler was called elsewhere.
     #[error("`{operation}` must be called from an idempotent listener's handler")]
@@ -72,16 +107,29 @@ impl StoreError {
 }
 
 /// Where claims live. Every method works on a batch of keys, so that a remote store can answer
-/// the records in flight in one round trip.
+/// the records in flight in one round trip; `owner` is the caller's [`owner_token`].
 pub trait IdempotencyStore: Send + Sync + 'static {
-    /// Claims each key for `lease` (`SET key processing NX PX lease`), reporting what was found.
-    fn claim<'a>(&'a self, keys: &'a [String], lease: Duration) -> StoreFuture<'a, Vec<Claim>>;
+    /// Claims each key for `owner` for `lease`, where it is free or already `owner`'s (its
+    /// lease then starts again), reporting what was found.
+    fn claim<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, Vec<Claim>>;
 
-    /// Marks each key `done` for `ttl`.
-    fn confirm<'a>(&'a self, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, ()>;
+    /// Marks each key `done` for `ttl` where it is `owner`'s claim or free; a key another owner
+    /// holds is left alone ([`Confirmation::Lost`]).
+    fn confirm<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Vec<Confirmation>>;
 
-    /// Deletes each key, so the event can run again.
-    fn release<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, ()>;
+    /// Deletes each key that is `owner`'s claim, so the event can run again; other owners'
+    /// claims and `done` markers stay.
+    fn release<'a>(&'a self, keys: &'a [String], owner: &'a str) -> StoreFuture<'a, ()>;
 
     /// Answers when the store is reachable (checked before an application starts).
     fn ping(&self) -> StoreFuture<'_, ()> {
@@ -115,16 +163,26 @@ pub fn idempotency_key(group: &str, event_id: &Uuid) -> String {
 }
 
 impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
-    fn claim<'a>(&'a self, keys: &'a [String], lease: Duration) -> StoreFuture<'a, Vec<Claim>> {
-        (**self).claim(keys, lease)
+    fn claim<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, Vec<Claim>> {
+        (**self).claim(keys, owner, lease)
     }
 
-    fn confirm<'a>(&'a self, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, ()> {
-        (**self).confirm(keys, ttl)
+    fn confirm<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Vec<Confirmation>> {
+        (**self).confirm(keys, owner, ttl)
     }
 
-    fn release<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, ()> {
-        (**self).release(keys)
+    fn release<'a>(&'a self, keys: &'a [String], owner: &'a str) -> StoreFuture<'a, ()> {
+        (**self).release(keys, owner)
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {
@@ -135,6 +193,17 @@ impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owner_tokens_are_unique() {
+        let (first, second) = (owner_token(), owner_token());
+        assert_ne!(first, second);
+        assert_eq!(
+            first.split('.').next(),
+            second.split('.').next(),
+            "one process"
+        );
+    }
 
     #[test]
     fn keys_are_per_group_and_canonical() {

@@ -1,18 +1,84 @@
-//! The Redis store: claims shared by every process of a group, pipelined per batch.
+//! The Redis store: claims shared by every process of a group, one server-side script call per
+//! batch for claims, one for confirms and one for releases, each fenced by the owner token.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{Claim, IdempotencyStore, StoreError, StoreFuture};
+use super::{Claim, Confirmation, IdempotencyStore, StoreError, StoreFuture};
 use crate::core::context::EventContext;
 
-/// Claims in Redis (7.0 or newer, for `SET … NX GET`), through a reconnecting, multiplexed
-/// connection. A batch of keys costs one round trip.
+/// Claims in Redis (6.2 or newer), through a reconnecting, multiplexed connection. A batch of
+/// keys costs one round trip and one script call.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
 }
+
+/// Writes a value (ARGV[3]) with a time to live (ARGV[2], ms) to each key (KEYS) that is free
+/// or the owner's (ARGV[1]); answers per key 0 (written), 1 (`done` already) or 2 (another
+/// owner's: left alone). Claims write the owner's token, confirmations `done`.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local found = {}
+for i, key in ipairs(KEYS) do
+  local holder = redis.call('GET', key)
+  if not holder or holder == ARGV[1] then
+    redis.call('SET', key, ARGV[3], 'PX', ARGV[2])
+    found[i] = 0
+  elseif holder == 'done' then
+    found[i] = 1
+  else
+    found[i] = 2
+  end
+end
+return found
+",
+    )
+});
+
+/// Deletes each key (KEYS) that is the owner's (ARGV[1]).
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('DEL', key)
+  end
+end
+return 0
+",
+    )
+});
+
+/// Runs the effect (ARGV[3..]: each command as its argument count, then its arguments) and
+/// marks the key (KEYS[1]) `done` for the TTL (ARGV[2], ms), only while the key is the owner's
+/// (ARGV[1]) or free; answers 1 when applied, 2 when the key is done already (applied before:
+/// a retried call, or a holder that took over), 0 when another holds it (nothing applied).
+static APPLY_AND_CONFIRM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local holder = redis.call('GET', KEYS[1])
+if holder == 'done' then
+  return 2
+end
+if holder and holder ~= ARGV[1] then
+  return 0
+end
+local at = 3
+while at <= #ARGV do
+  local count = tonumber(ARGV[at])
+  redis.call(unpack(ARGV, at + 1, at + count))
+  at = at + count + 1
+end
+redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2])
+return 1
+",
+    )
+});
 
 impl RedisStore {
     /// A store at `url` (`redis://[user:password@]host:port[/db]`, or `rediss://` for TLS
@@ -39,6 +105,12 @@ impl RedisStore {
         let client = client.map_err(|error| StoreError::Address {
             source: error.into(),
         })?;
+        // The connection's task needs a runtime (redis panics without one).
+        tokio::runtime::Handle::try_current().map_err(|_| {
+            StoreError::unavailable(
+                "a RedisStore is made inside a Tokio runtime (e.g. in #[tokio::main])",
+            )
+        })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(5)))
@@ -54,29 +126,41 @@ impl RedisStore {
         self.connection.clone()
     }
 
-    /// Runs `effect` (commands on this Redis) and marks the event being handled `done`, in one
-    /// `MULTI`/`EXEC` transaction: called from an idempotent listener's handler, as its last
-    /// step, it makes the effect happen exactly once even if the process dies right after (a
-    /// redelivery then finds the event done). Without it, a crash between a handler's effect
-    /// and the framework's confirmation repeats the effect.
-    pub async fn apply_and_confirm(&self, mut effect: redis::Pipeline) -> Result<(), StoreError> {
+    /// Runs `effect` (commands on this Redis) and marks the event being handled `done`,
+    /// atomically and only while the event's claim is still the handler's own: called from an
+    /// idempotent listener's handler, as its last step, it makes the effect happen exactly once
+    /// even if the process dies right after (a redelivery then finds the event done), and never
+    /// after another consumer took the event over ([`StoreError::ClaimLost`]). The effect runs
+    /// inside a server-side script, so its commands must be ones scripts may call (no blocking
+    /// or transaction commands).
+    pub async fn apply_and_confirm(&self, effect: redis::Pipeline) -> Result<(), StoreError> {
         let context = EventContext::current();
         let claim = context.claim().ok_or(StoreError::OutsideHandler {
             operation: "RedisStore::apply_and_confirm",
         })?;
-        effect
-            .cmd("SET")
-            .arg(&claim.key)
-            .arg("done")
-            .arg("PX")
-            .arg(millis(claim.done_ttl))
-            .ignore();
-        effect
-            .atomic()
-            .query_async::<redis::Value>(&mut self.connection.clone())
+        let mut invocation = APPLY_AND_CONFIRM.key(&claim.key);
+        invocation.arg(&claim.owner).arg(millis(claim.done_ttl));
+        for command in effect.cmd_iter() {
+            let args: Vec<&[u8]> = command
+                .args_iter()
+                .filter_map(|arg| match arg {
+                    redis::Arg::Simple(bytes) => Some(bytes),
+                    _ => None,
+                })
+                .collect();
+            invocation.arg(args.len()).arg(args);
+        }
+        let applied: i64 = invocation
+            .invoke_async(&mut self.connection.clone())
             .await
-            .map(drop)
-            .map_err(StoreError::unavailable)
+            .map_err(StoreError::unavailable)?;
+        if applied != 0 {
+            Ok(())
+        } else {
+            Err(StoreError::ClaimLost {
+                key: claim.key.clone(),
+            })
+        }
     }
 }
 
@@ -94,61 +178,84 @@ impl IdempotencyStore for RedisStore {
         })
     }
 
-    fn claim<'a>(&'a self, keys: &'a [String], lease: Duration) -> StoreFuture<'a, Vec<Claim>> {
+    fn claim<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, Vec<Claim>> {
         Box::pin(async move {
-            let mut pipe = redis::Pipeline::with_capacity(keys.len());
-            for key in keys {
-                pipe.cmd("SET")
-                    .arg(key)
-                    .arg("processing")
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(millis(lease))
-                    .arg("GET");
-            }
-            let found: Vec<Option<String>> = pipe
-                .query_async(&mut self.connection.clone())
-                .await
-                .map_err(StoreError::unavailable)?;
+            let found = self.take(keys, owner, lease, owner).await?;
             Ok(found
                 .into_iter()
-                .map(|previous| match previous.as_deref() {
-                    None => Claim::Acquired,
-                    Some("done") => Claim::Done,
-                    Some(_) => Claim::InProgress,
+                .map(|found| match found {
+                    0 => Claim::Acquired,
+                    1 => Claim::Done,
+                    _ => Claim::InProgress,
                 })
                 .collect())
         })
     }
 
-    fn confirm<'a>(&'a self, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, ()> {
+    fn confirm<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Vec<Confirmation>> {
         Box::pin(async move {
-            let mut pipe = redis::Pipeline::with_capacity(keys.len());
-            for key in keys {
-                pipe.cmd("SET")
-                    .arg(key)
-                    .arg("done")
-                    .arg("PX")
-                    .arg(millis(ttl))
-                    .ignore();
-            }
-            pipe.query_async::<()>(&mut self.connection.clone())
-                .await
-                .map_err(StoreError::unavailable)
+            let found = self.take(keys, owner, ttl, "done").await?;
+            Ok(found
+                .into_iter()
+                .map(|found| match found {
+                    0 => Confirmation::Confirmed,
+                    1 => Confirmation::AlreadyDone,
+                    _ => Confirmation::Lost,
+                })
+                .collect())
         })
     }
 
-    fn release<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            if keys.is_empty() {
-                return Ok(());
-            }
-            redis::cmd("DEL")
-                .arg(keys)
-                .query_async::<()>(&mut self.connection.clone())
-                .await
-                .map_err(StoreError::unavailable)
-        })
+    fn release<'a>(&'a self, keys: &'a [String], owner: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.run(RELEASE.key(keys).arg(owner), keys).await.map(drop) })
+    }
+}
+
+impl RedisStore {
+    /// [`TAKE`]: `value` for `ttl` on each of `keys` that is free or `owner`'s.
+    async fn take(
+        &self,
+        keys: &[String],
+        owner: &str,
+        ttl: Duration,
+        value: &str,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut invocation = TAKE.key(keys);
+        invocation.arg(owner).arg(millis(ttl)).arg(value);
+        self.run(&invocation, keys).await
+    }
+
+    /// Runs a script `invocation` on `keys` (nothing when there are none); its answer per key.
+    async fn run(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+        keys: &[String],
+    ) -> Result<Vec<i64>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let answer: redis::Value = invocation
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(StoreError::unavailable)?;
+        match answer {
+            redis::Value::Array(found) => found
+                .into_iter()
+                .map(redis::from_redis_value::<i64>)
+                .collect::<Result<_, _>>()
+                .map_err(StoreError::unavailable),
+            _ => Ok(Vec::new()),
+        }
     }
 }
 

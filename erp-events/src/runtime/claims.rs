@@ -9,7 +9,9 @@ use std::time::Duration;
 use tracing::{debug, error, warn};
 
 use crate::core::listener::ListenerOptions;
-use crate::idempotency::{Claim, IdempotencySettings, IdempotencyStore, StoreFuture};
+use crate::idempotency::{
+    Claim, Confirmation, IdempotencySettings, IdempotencyStore, StoreFuture, owner_token,
+};
 use crate::runtime::stop::{Stopped, WAIT, Waiting, sleep_unless_stopped, until_it_works};
 
 /// The store of an idempotent listener, with the lease its retries need.
@@ -19,9 +21,10 @@ pub(crate) struct Idempotency {
     lease: Duration,
 }
 
-/// Claims of one batch: what each key found, and what became of it.
+/// Claims of one batch: its owner token, what each key found, and what became of it.
 #[derive(Default)]
 pub(crate) struct ClaimBook {
+    owner: String,
     found: HashMap<String, Claim>,
     handled: HashSet<String>,
     to_release: Vec<String>,
@@ -37,6 +40,11 @@ impl ClaimBook {
     /// redelivery runs.
     pub(crate) fn release(&mut self, key: Option<String>) {
         self.to_release.extend(key);
+    }
+
+    /// The token the batch's claims are held by.
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
     }
 }
 
@@ -67,12 +75,18 @@ impl Idempotency {
             .filter(|key| seen.insert(key.as_str()))
             .cloned()
             .collect();
+        let owner = owner_token();
         if keys.is_empty() {
-            return Ok(ClaimBook::default());
+            return Ok(ClaimBook {
+                owner,
+                ..ClaimBook::default()
+            });
         }
-        let found = fail_closed(waiting, "claim", || self.store.claim(&keys, self.lease)).await?;
+        let claim = || self.store.claim(&keys, &owner, self.lease);
+        let found = fail_closed(waiting, "claim", claim).await?;
         Ok(ClaimBook {
             found: keys.into_iter().zip(found).collect(),
+            owner,
             ..ClaimBook::default()
         })
     }
@@ -105,8 +119,8 @@ impl Idempotency {
                 debug!("event claimed by another consumer; waiting");
             }
             sleep_unless_stopped(waiting.stop, WAIT.delay(waits)).await?;
-            let found =
-                fail_closed(waiting, "claim", || self.store.claim(&keys, self.lease)).await?;
+            let again = || self.store.claim(&keys, &claims.owner, self.lease);
+            let found = fail_closed(waiting, "claim", again).await?;
             claim = found.first().copied().unwrap_or(Claim::InProgress);
         }
         Ok(claim)
@@ -114,20 +128,33 @@ impl Idempotency {
 
     /// Confirms what was handled and releases what was not.
     pub(crate) async fn settle(&self, waiting: &Waiting<'_>, claims: ClaimBook) {
+        let owner = claims.owner.as_str();
         if !claims.handled.is_empty() {
-            let handled: Vec<String> = claims.handled.into_iter().collect();
-            let confirm = || self.store.confirm(&handled, self.done_ttl);
+            let handled: Vec<String> = claims.handled.iter().cloned().collect();
+            let confirm = || self.store.confirm(&handled, owner, self.done_ttl);
             let confirmed = match fail_closed(waiting, "confirm", confirm).await {
-                Ok(()) => Ok(()),
+                Ok(confirmations) => Ok(confirmations),
                 // Stopping: one last try, so finished work is not left claimed until the lease ends.
                 Err(Stopped) => confirm().await,
             };
-            if let Err(error) = confirmed {
-                warn!(
+            match confirmed {
+                Ok(confirmations) => {
+                    let lost = confirmations
+                        .iter()
+                        .filter(|found| **found == Confirmation::Lost)
+                        .count();
+                    if lost > 0 {
+                        warn!(
+                            lost,
+                            "handled events whose claims expired while their handlers ran: another consumer took them over, so they may run twice (raise the lease)"
+                        );
+                    }
+                }
+                Err(error) => warn!(
                     %error,
                     count = handled.len(),
                     "handled events not confirmed before stopping; their claims expire with the lease"
-                );
+                ),
             }
         }
         let unstarted = claims
@@ -139,7 +166,7 @@ impl Idempotency {
         if release.is_empty() {
             return;
         }
-        if let Err(error) = self.store.release(&release).await {
+        if let Err(error) = self.store.release(&release, owner).await {
             warn!(%error, count = release.len(), "claims not released; they expire with the lease");
         }
     }
@@ -183,17 +210,27 @@ mod tests {
     }
 
     impl IdempotencyStore for StopsWhileClaiming {
-        fn claim<'a>(&'a self, keys: &'a [String], lease: Duration) -> StoreFuture<'a, Vec<Claim>> {
+        fn claim<'a>(
+            &'a self,
+            keys: &'a [String],
+            owner: &'a str,
+            lease: Duration,
+        ) -> StoreFuture<'a, Vec<Claim>> {
             self.stop.cancel();
-            self.store.claim(keys, lease)
+            self.store.claim(keys, owner, lease)
         }
 
-        fn confirm<'a>(&'a self, keys: &'a [String], ttl: Duration) -> StoreFuture<'a, ()> {
-            self.store.confirm(keys, ttl)
+        fn confirm<'a>(
+            &'a self,
+            keys: &'a [String],
+            owner: &'a str,
+            ttl: Duration,
+        ) -> StoreFuture<'a, Vec<Confirmation>> {
+            self.store.confirm(keys, owner, ttl)
         }
 
-        fn release<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, ()> {
-            self.store.release(keys)
+        fn release<'a>(&'a self, keys: &'a [String], owner: &'a str) -> StoreFuture<'a, ()> {
+            self.store.release(keys, owner)
         }
     }
 
@@ -223,7 +260,11 @@ mod tests {
         idempotency.settle(&waiting, claims).await;
         let next_owner = store
             .store
-            .claim(&["key".to_owned()], Duration::from_secs(30))
+            .claim(
+                &["key".to_owned()],
+                "the next owner",
+                Duration::from_secs(30),
+            )
             .await
             .unwrap();
         assert_eq!(next_owner, vec![Claim::Acquired]);

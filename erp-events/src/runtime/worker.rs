@@ -216,6 +216,7 @@ impl<L: Listener> ListenerRuntime<L> {
                 }
                 Some(ClaimMarker {
                     key: key.clone(),
+                    owner: claims.owner().to_owned(),
                     done_ttl: idempotency.done_ttl,
                 })
             }
