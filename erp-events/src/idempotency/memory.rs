@@ -120,8 +120,9 @@ impl IdempotencyStore for MemoryStore {
             keys.iter()
                 .map(|key| match entries.live(key, now) {
                     Some(Holder::Done) => Claim::Done,
-                    Some(Holder::Owner(holder)) if holder != owner => Claim::InProgress,
-                    _ => {
+                    Some(Holder::Owner(holder)) if holder == owner => Claim::Acquired,
+                    Some(Holder::Owner(_)) => Claim::InProgress,
+                    None => {
                         entries.set(key, Holder::Owner(owner.to_owned()), now + lease);
                         Claim::Acquired
                     }

@@ -109,8 +109,8 @@ impl StoreError {
 /// Where claims live. Every method works on a batch of keys, so that a remote store can answer
 /// the records in flight in one round trip; `owner` is the caller's [`owner_token`].
 pub trait IdempotencyStore: Send + Sync + 'static {
-    /// Claims each key for `owner` for `lease`, where it is free or already `owner`'s (its
-    /// lease then starts again), reporting what was found.
+    /// Claims each key for `owner` for `lease` where it is free, reporting what was found; a
+    /// key already `owner`'s is reported [`Claim::Acquired`] (its lease unchanged).
     fn claim<'a>(
         &'a self,
         keys: &'a [String],
