@@ -72,11 +72,11 @@ impl Redrive<'_> {
         }
         let consumer = reader(kafka, Some(self.position))?;
         let from = self.position_now(&consumer)?;
+        if self.dry_run {
+            return self.dry_run(kafka, &from, json);
+        }
         let (wanted, skipped) = self.count(kafka, &from)?;
         let wanted = self.limit.map_or(wanted, |limit| wanted.min(limit));
-        if self.dry_run {
-            return self.dry_run(kafka, &from, wanted, json);
-        }
         let mut sender = Sender::start(kafka, self, &consumer, wanted)?;
         let mut positions = from.clone();
         let read_to = if wanted == 0 {
@@ -84,8 +84,8 @@ impl Redrive<'_> {
         } else {
             scan(kafka, self.dlt, &from, |dead| {
                 let (partition, offset) = (dead.partition, dead.offset);
-                if let Some(chosen) = self.choose(dead) {
-                    sender.send(chosen)?;
+                if let Choice::Send(chosen) = self.choose(dead) {
+                    sender.send(*chosen)?;
                 }
                 positions.insert(partition, offset + 1);
                 sender.keep_up(&positions)?;
@@ -148,44 +148,44 @@ impl Redrive<'_> {
     fn count(&self, kafka: &Kafka, from: &BTreeMap<i32, i64>) -> Result<(u64, u64), Failure> {
         let (mut wanted, mut skipped) = (0, 0);
         scan(kafka, self.dlt, from, |dead| {
-            if self.filter.keeps(&dead) {
-                match self.choose(dead) {
-                    Some(_) => wanted += 1,
-                    None => skipped += 1,
-                }
+            match self.choose(dead) {
+                Choice::Send(_) => wanted += 1,
+                Choice::NowhereToGo => skipped += 1,
+                Choice::PassedOver => {}
             }
             Ok(Flow::Continue)
         })?;
         Ok((wanted, skipped))
     }
 
-    /// `dead` with where it goes, when it is selected and has somewhere to go.
-    fn choose(&self, dead: DeadLetter) -> Option<Chosen> {
+    /// What becomes of `dead`.
+    fn choose(&self, dead: DeadLetter) -> Choice {
         if !self.filter.keeps(&dead) {
-            return None;
+            return Choice::PassedOver;
         }
         let to = match (self.to, &dead.info) {
             (Some(to), _) => to.to_owned(),
             (None, Ok(info)) => info.original_topic.clone(),
-            (None, Err(_)) => return None,
+            (None, Err(_)) => return Choice::NowhereToGo,
         };
-        Some(Chosen { dead, to })
+        Choice::Send(Box::new(Chosen { dead, to }))
     }
 
+    /// Lists what a run would send (up to the limit), in one scan.
     fn dry_run(
         &self,
         kafka: &Kafka,
         from: &BTreeMap<i32, i64>,
-        wanted: u64,
         json: bool,
     ) -> Result<Verdict, Failure> {
+        let limit = self.limit.unwrap_or(u64::MAX);
         let mut chosen = Vec::new();
-        if wanted > 0 {
+        if limit > 0 {
             scan(kafka, self.dlt, from, |dead| {
-                if let Some(one) = self.choose(dead) {
-                    chosen.push(one);
+                if let Choice::Send(one) = self.choose(dead) {
+                    chosen.push(*one);
                 }
-                Ok(if chosen.len() as u64 >= wanted {
+                Ok(if chosen.len() as u64 >= limit {
                     Flow::Stop
                 } else {
                     Flow::Continue
@@ -221,6 +221,16 @@ impl Redrive<'_> {
         });
         Ok(Verdict::Clean)
     }
+}
+
+/// What becomes of one dead letter.
+enum Choice {
+    /// A filter leaves it out: the position passes over it.
+    PassedOver,
+    /// Selected, but it names no original topic and no `--to` was given.
+    NowhereToGo,
+    /// Selected: it goes back.
+    Send(Box<Chosen>),
 }
 
 /// The transactional producer and the run's progress.

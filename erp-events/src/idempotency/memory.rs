@@ -79,13 +79,30 @@ impl MemoryStore {
     }
 }
 
+/// Whose a key is, as `owner` sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// No live entry.
+    Free,
+    /// `owner`'s claim.
+    Own,
+    /// Another owner's claim.
+    Other,
+    /// Handled.
+    Done,
+}
+
 impl Entries {
-    /// The live entry of `key`, if any.
-    fn live(&self, key: &str, now: Instant) -> Option<&Holder> {
-        self.map
-            .get(key)
-            .filter(|entry| entry.expires > now)
-            .map(|entry| &entry.holder)
+    /// Whose `key` is for `owner` at `now`.
+    fn found(&self, key: &str, owner: &str, now: Instant) -> Found {
+        match self.map.get(key).filter(|entry| entry.expires > now) {
+            None => Found::Free,
+            Some(entry) => match &entry.holder {
+                Holder::Done => Found::Done,
+                Holder::Owner(holder) if holder == owner => Found::Own,
+                Holder::Owner(_) => Found::Other,
+            },
+        }
     }
 
     fn set(&mut self, key: &str, holder: Holder, expires: Instant) {
@@ -118,11 +135,11 @@ impl IdempotencyStore for MemoryStore {
     ) -> StoreFuture<'a, Vec<Claim>> {
         let claims = self.with_entries(|entries, now| {
             keys.iter()
-                .map(|key| match entries.live(key, now) {
-                    Some(Holder::Done) => Claim::Done,
-                    Some(Holder::Owner(holder)) if holder == owner => Claim::Acquired,
-                    Some(Holder::Owner(_)) => Claim::InProgress,
-                    None => {
+                .map(|key| match entries.found(key, owner, now) {
+                    Found::Done => Claim::Done,
+                    Found::Own => Claim::Acquired,
+                    Found::Other => Claim::InProgress,
+                    Found::Free => {
                         entries.set(key, Holder::Owner(owner.to_owned()), now + lease);
                         Claim::Acquired
                     }
@@ -140,10 +157,10 @@ impl IdempotencyStore for MemoryStore {
     ) -> StoreFuture<'a, Vec<Confirmation>> {
         let confirmations = self.with_entries(|entries, now| {
             keys.iter()
-                .map(|key| match entries.live(key, now) {
-                    Some(Holder::Done) => Confirmation::AlreadyDone,
-                    Some(Holder::Owner(holder)) if holder != owner => Confirmation::Lost,
-                    _ => {
+                .map(|key| match entries.found(key, owner, now) {
+                    Found::Done => Confirmation::AlreadyDone,
+                    Found::Other => Confirmation::Lost,
+                    Found::Own | Found::Free => {
                         entries.set(key, Holder::Done, now + ttl);
                         Confirmation::Confirmed
                     }
@@ -156,8 +173,7 @@ impl IdempotencyStore for MemoryStore {
     fn release<'a>(&'a self, keys: &'a [String], owner: &'a str) -> StoreFuture<'a, ()> {
         self.with_entries(|entries, now| {
             for key in keys {
-                if matches!(entries.live(key, now), Some(Holder::Owner(holder)) if holder == owner)
-                {
+                if entries.found(key, owner, now) == Found::Own {
                     entries.map.remove(key);
                 }
             }
