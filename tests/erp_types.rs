@@ -3,8 +3,8 @@
 //! the schema says so, and what Jackson writes reads back.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use erp_events::erp_type;
 use erp_events::schema::PayloadType;
+use erp_events::{Envelope, erp_type};
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -74,4 +74,30 @@ fn what_jackson_writes_reads_back_exactly() {
     )
     .unwrap();
     assert_eq!(as_number.amount, "12.5".parse::<Decimal>().unwrap());
+}
+
+#[test]
+fn a_long_number_keeps_every_digit() {
+    // Jackson writes a `BigDecimal` as a JSON number unless told otherwise: more digits than an
+    // `f64` holds.
+    let from_kotlin = r#"{"bookedAt": "2026-12-01T13:00:00.123Z", "dueOn": "2026-12-31", "amount": 1234567890123456789.0100}"#;
+    let read: InvoiceLine = serde_json::from_str(from_kotlin).unwrap();
+    assert_eq!(read.amount, line().amount);
+    assert_eq!(
+        serde_json::to_value(&read).unwrap()["amount"],
+        "1234567890123456789.0100"
+    );
+    // A payload read as a `Value` (a relay, a generic consumer) writes the number it read.
+    let envelope = format!(
+        r#"{{"eventId":"0192f1c4-7a3e-7b6c-9d2e-5f8a1b3c4d5e","eventType":"INVOICE","source":"billing","timestamp":"2026-12-01T13:00:00Z","traceId":null,"userId":null,"version":1,"payload":{from_kotlin}}}"#
+    );
+    let relayed = Envelope::<serde_json::Value>::decode(envelope.as_bytes())
+        .unwrap()
+        .to_json()
+        .unwrap();
+    let relayed = String::from_utf8(relayed).unwrap();
+    assert!(
+        relayed.contains(r#""amount":1234567890123456789.0100"#),
+        "{relayed}"
+    );
 }

@@ -242,27 +242,49 @@ impl Catalog {
     pub fn schema_files(&self) -> Result<Vec<(String, String, u32, PathBuf)>, CatalogError> {
         let mut files = Vec::new();
         for topic in &self.topics {
-            let folder = self.dir.join(&topic.name);
-            let Ok(entries) = std::fs::read_dir(&folder) else {
-                continue;
-            };
-            for entry in entries {
-                let path = entry
-                    .map_err(|source| CatalogError::Read {
-                        path: folder.clone(),
-                        source,
-                    })?
-                    .path();
-                let parsed = path
-                    .file_name()
-                    .and_then(|name| name.to_str())
-                    .and_then(crate::schema::parse_schema_file_name);
-                if let Some((name, version)) = parsed {
-                    files.push((topic.name.clone(), name, version, path));
-                }
+            for (name, version, path) in self.topic_schema_files(&topic.name)? {
+                files.push((topic.name.clone(), name, version, path));
             }
         }
         files.sort();
+        Ok(files)
+    }
+
+    /// The event schema names that have files under `topic`, sorted: one, when the topic is
+    /// used as intended (one event struct per topic).
+    pub fn event_names(&self, topic: &str) -> Result<Vec<String>, CatalogError> {
+        let mut names: Vec<String> = self
+            .topic_schema_files(topic)?
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// The schema files under `topic` as `(schema name, version, path)`, unsorted.
+    fn topic_schema_files(&self, topic: &str) -> Result<Vec<(String, u32, PathBuf)>, CatalogError> {
+        let folder = self.dir.join(topic);
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            return Ok(Vec::new());
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let path = entry
+                .map_err(|source| CatalogError::Read {
+                    path: folder.clone(),
+                    source,
+                })?
+                .path();
+            let parsed = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .and_then(crate::schema::parse_schema_file_name);
+            if let Some((name, version)) = parsed {
+                files.push((name, version, path));
+            }
+        }
         Ok(files)
     }
 }

@@ -39,7 +39,25 @@ pub fn check(catalog: &Catalog, json: bool) -> Result<Verdict, Failure> {
             Err(error) => event.problems.push(format!("{}: {error}", path.display())),
         }
     }
+    let mut per_topic: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (topic, name) in events.keys() {
+        per_topic
+            .entry(topic.clone())
+            .or_default()
+            .push(name.clone());
+    }
     for event in events.values_mut() {
+        let others: Vec<&String> = per_topic[&event.topic]
+            .iter()
+            .filter(|other| **other != event.name)
+            .collect();
+        if !others.is_empty() {
+            let others: Vec<&str> = others.iter().map(|other| other.as_str()).collect();
+            event.problems.push(format!(
+                "its topic also carries {}: a topic carries one event struct (its listeners read every record as that struct); give each its own topic",
+                others.join(", ")
+            ));
+        }
         event.versions.sort_by_key(|(version, _)| *version);
         let mode = catalog
             .topic(&event.topic)

@@ -670,6 +670,13 @@ fn schemas_check_passes_the_catalog_and_names_a_break() {
     v3["properties"].as_object_mut().unwrap().remove(&dropped);
     v3["required"].as_array_mut().unwrap().remove(0);
     std::fs::write(forward.join("STOCK_COUNTED.v3.json"), v3.to_string()).unwrap();
+    // A second event struct on the audit topic.
+    let audit = dir.join("erp.audit.events");
+    std::fs::copy(
+        topic.join("INVENTORY_MOVEMENT.v1.json"),
+        audit.join("INVENTORY_MOVEMENT.v1.json"),
+    )
+    .unwrap();
     let broken = tool_with(None, &dir, &["schemas", "check"]);
     assert_eq!(broken.status.code(), Some(1));
     let text = String::from_utf8(broken.stdout).unwrap();
@@ -684,6 +691,11 @@ fn schemas_check_passes_the_catalog_and_names_a_break() {
             && text.contains("version 3 breaks the `forward` compatibility")
             && text.contains(&format!("`{dropped}`"))
             && text.contains("ok      erp.evolution.full STOCK_COUNTED (v1, v2)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("BROKEN  erp.audit.events AUDIT_RECORD (v1)")
+            && text.contains("its topic also carries INVENTORY_MOVEMENT"),
         "{text}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

@@ -88,33 +88,16 @@ impl<E> FromBoxed<E> for Failure<E> {
     }
 }
 
-/// Fails compilation (with `message`) unless `group` is a declared consumer of `E`'s topic.
-pub const fn assert_consumer_group<E: Event>(group: &str, message: &'static str) {
-    let consumers = E::CONSUMERS;
-    let mut i = 0;
-    while i < consumers.len() {
-        if str_eq(consumers[i], group) {
-            return;
-        }
-        i += 1;
-    }
-    panic!("{}", message);
-}
+/// One character of a consumer group's name, as a type: the name is spelled as a tuple of these
+/// in [`ConsumerGroup`], since a `&str` cannot be a const generic parameter.
+pub struct GroupChar<const C: char>;
 
-const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
+/// A consumer group's name as a type (a tuple of [`GroupChar`]s).
+pub struct ConsumerGroup<Name>(std::marker::PhantomData<Name>);
+
+/// Implemented by an event for each consumer group its topic declares; a listener's check
+/// requires it for the listener's group.
+pub trait ConsumedBy<Group> {}
 
 /// The schema property of a field of type `T`.
 pub fn property<T: PayloadType + ?Sized>(name: &str, description: &str) -> Property {
@@ -167,6 +150,12 @@ pub fn write_schema<E: Event>(catalog: &Catalog) {
             SchemaChange::Changed(lines) => {
                 println!("wrote {}: {}", path.display(), lines.join("; "))
             }
+            SchemaChange::TopicTaken(others) => panic!(
+                "{}: its topic carries {} already, and a topic carries one event struct: declare a topic of its own for `{}` in catalog.toml",
+                path.display(),
+                others.join(", "),
+                std::any::type_name::<E>()
+            ),
             SchemaChange::Incompatible(lines) => panic!(
                 "{} is published and its readers cannot take this change ({}): bump `version` on `{}` and run this again",
                 path.display(),

@@ -1,5 +1,5 @@
 //! The schema writer never changes a published version so that its readers break: it refuses,
-//! and says to bump the version.
+//! and says to bump the version. Nor does it put a second event struct on a topic.
 
 mod common;
 
@@ -42,6 +42,27 @@ fn an_incompatible_change_to_a_published_version_is_refused() {
         published,
         "v1 untouched"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_second_event_struct_on_a_topic_is_refused() {
+    let dir = std::env::temp_dir().join(format!("erp-schema-taken-{}", std::process::id()));
+    let folder = dir.join(InventoryMovement::TOPIC);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("STOCK_COUNTED.v1.json"), "{}").unwrap();
+    let catalog = Catalog::parse(&dir, CATALOG).unwrap();
+
+    let changes = SchemaWriter::new(&catalog)
+        .event::<InventoryMovement>()
+        .write()
+        .unwrap();
+    assert_eq!(
+        changes[0].1,
+        SchemaChange::TopicTaken(vec!["STOCK_COUNTED".to_owned()])
+    );
+    let path = catalog.schema_path(InventoryMovement::TOPIC, "INVENTORY_MOVEMENT", 1);
+    assert!(!path.exists(), "nothing written");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -38,7 +38,10 @@ pub fn check(model: &EventModel, catalog: &CompileCatalog, errors: &mut Errors) 
     }
     let declared = catalog.catalog().topics();
     match catalog.catalog().topic(&name) {
-        Some(declared_topic) => declared_topic.consumers.clone(),
+        Some(declared_topic) => {
+            check_one_event_per_topic(model, catalog, topic, errors);
+            declared_topic.consumers.clone()
+        }
         None => {
             let names = declared.iter().map(|t| t.name.as_str());
             errors.at(
@@ -53,6 +56,37 @@ pub fn check(model: &EventModel, catalog: &CompileCatalog, errors: &mut Errors) 
             Vec::new()
         }
     }
+}
+
+/// A topic carries one event struct: its listeners decode every record as that struct, so a
+/// second type's records would be dead-lettered by them.
+fn check_one_event_per_topic(
+    model: &EventModel,
+    catalog: &CompileCatalog,
+    topic: &syn::LitStr,
+    errors: &mut Errors,
+) {
+    let name = model.schema_name();
+    let others: Vec<String> = match catalog.catalog().event_names(&topic.value()) {
+        Ok(names) => names.into_iter().filter(|other| *other != name).collect(),
+        Err(error) => {
+            errors.at(topic.span(), error);
+            return;
+        }
+    };
+    if others.is_empty() {
+        return;
+    }
+    errors.at(
+        topic.span(),
+        format!(
+            "topic `{}` already carries {} (`{}`): a topic carries one event struct, because its listeners read every record as that struct; declare a topic of its own for `{name}` in `{}` (events that must stay in order with each other go in one struct, with `event_type = <field>`)",
+            topic.value(),
+            backticked(others.iter().map(String::as_str)),
+            catalog.display(&catalog.catalog().dir().join(topic.value())),
+            catalog.display(&catalog.catalog().dir().join("catalog.toml")),
+        ),
+    );
 }
 
 /// `key` and `event_type = field` must name fields of the struct.
@@ -97,6 +131,10 @@ pub fn check_schema(
         return TokenStream::new();
     }
     let name = model.schema_name();
+    let taken = |names: Vec<String>| names.iter().any(|other| *other != name);
+    if catalog.catalog().event_names(topic).is_ok_and(taken) {
+        return TokenStream::new(); // Reported at the topic by `check`.
+    }
     let path = catalog.catalog().schema_path(topic, &name, model.version);
     let schema = match catalog.schema(topic, &name, model.version) {
         Ok(Some(schema)) => schema,

@@ -6,6 +6,7 @@ use quote::{quote, quote_spanned};
 use syn::ItemStruct;
 use syn::spanned::Spanned;
 
+use crate::names::consumer_group_type;
 use crate::payload::{doc_text, property_list, serde_derives};
 
 use super::model::{EventModel, EventType};
@@ -48,9 +49,12 @@ pub fn expand(
     let description = doc_text(&item.attrs);
     let properties = property_list(&model.fields);
     let schema_test = quote::format_ident!("erp_events_write_schema_of_{}", ident);
+    let consumer_groups = consumers.iter().map(|group| consumer_group_type(group));
     quote! {
         #derives
         #item
+
+        #(impl ::erp_events::__private::ConsumedBy<#consumer_groups> for #ident {})*
 
         impl ::erp_events::__private::Event for #ident {
             const TOPIC: &'static str = #topic;
@@ -59,6 +63,7 @@ pub fn expand(
             const CONSUMERS: &'static [&'static str] = &[#(#consumers),*];
             const DEAD_LETTER_TOPIC: &'static str = #dead_letter_topic;
             const PRODUCER: &'static str = #producer;
+            type Itself = Self;
             const COMPATIBILITY: ::erp_events::Compatibility =
                 ::erp_events::Compatibility::#compatibility;
 

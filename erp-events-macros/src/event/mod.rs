@@ -196,17 +196,18 @@ mod tests {
             quote!(
                 topic = "erp.inventory.movements",
                 key = id,
-                event_type = "STOCK_COUNTED"
+                event_type = "INVENTORY_MOVEMENT",
+                version = 2
             ),
             quote!(
-                struct StockCounted {
+                struct InventoryMovement {
                     id: String,
                 }
             ),
         );
         assert_eq!(messages.len(), 1);
         assert!(
-            messages[0].contains("STOCK_COUNTED.v1.json` does not exist"),
+            messages[0].contains("INVENTORY_MOVEMENT.v2.json` does not exist"),
             "{}",
             messages[0]
         );

@@ -5,6 +5,8 @@ use quote::{quote, quote_spanned};
 use syn::ItemFn;
 use syn::spanned::Spanned;
 
+use crate::names::consumer_group_type;
+
 use super::model::{Handler, ListenerModel};
 
 /// The struct named like the function, its `call` (the function itself) and its `Listener` impl.
@@ -49,10 +51,25 @@ pub fn expand(
             }
         }
     };
+    // The event implements `ConsumedBy<its topic's groups>`; a local trait carries this
+    // listener's own message, so the error names the group and where it does consume.
     let group_check = group_message.map(|message| {
         let span = model.group.as_ref().map_or_else(proc_macro2::Span::call_site, |g| g.span());
-        quote_spanned! {span=>
-            const _: () = ::erp_events::__private::assert_consumer_group::<#event_type>(#group, #message);
+        let group_type = consumer_group_type(&group);
+        let declared = quote_spanned! {span=> declared::<ListenedEvent>() };
+        quote! {
+            const _: () = {
+                #[diagnostic::on_unimplemented(
+                    message = #message,
+                    label = "not a consumer group of this event's topic"
+                )]
+                trait ConsumerGroupOfTheListener {}
+                #[diagnostic::do_not_recommend]
+                impl<E: ::erp_events::__private::ConsumedBy<#group_type>> ConsumerGroupOfTheListener for E {}
+                type ListenedEvent = <#event_type as ::erp_events::__private::Event>::Itself;
+                const fn declared<E: ConsumerGroupOfTheListener + ?Sized>() {}
+                #declared
+            };
         }
     });
     quote! {

@@ -238,7 +238,7 @@ pub fn check_group(group: &LitStr, catalog: &Catalog, errors: &mut Errors) -> Op
         return None;
     }
     Some(format!(
-        "consumer group `{name}` is not a declared consumer of this event's topic; in `schemas/catalog.toml` it consumes {}",
+        "consumer group `{name}` does not consume `{{Self}}`'s topic; in `schemas/catalog.toml` it consumes {}",
         backticked(consumed)
     ))
 }

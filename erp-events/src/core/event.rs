@@ -32,6 +32,10 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     const DEAD_LETTER_TOPIC: &'static str;
     /// The service the catalog names as the topic's producer (`*`: any service).
     const PRODUCER: &'static str;
+    /// `Self`, named through this trait by the listener macro's consumer-group check, so that
+    /// a type that is not an event fails that check as "not an event".
+    #[doc(hidden)]
+    type Itself: ?Sized;
 
     /// The envelope's `eventType` for this value (fixed, or taken from an enum field).
     fn event_type(&self) -> &str;

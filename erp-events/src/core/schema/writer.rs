@@ -46,6 +46,9 @@ pub enum SchemaChange {
     /// so): [`SchemaWriter::write`] leaves it alone; bump the event's `version` instead. Each
     /// line says what breaks.
     Incompatible(Vec<String>),
+    /// The topic already carries other events (named): a topic carries one event struct, so
+    /// [`SchemaWriter::write`] leaves it alone; give this event a topic of its own.
+    TopicTaken(Vec<String>),
 }
 
 impl<'c> SchemaWriter<'c> {
@@ -69,6 +72,14 @@ impl<'c> SchemaWriter<'c> {
             .iter()
             .map(|(topic, version, schema)| {
                 let path = self.catalog.schema_path(topic, &schema.name, *version);
+                let others: Vec<String> = (self.catalog.event_names(topic))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|other| *other != schema.name)
+                    .collect();
+                if !others.is_empty() {
+                    return (path, SchemaChange::TopicTaken(others));
+                }
                 let change = match std::fs::read_to_string(&path) {
                     Err(_) => SchemaChange::Missing,
                     Ok(text) => match EventSchema::parse(&text) {
@@ -179,6 +190,14 @@ impl<'c> SchemaWriter<'c> {
                     lines
                         .iter()
                         .for_each(|line| println!("             {line}"));
+                }
+                SchemaChange::TopicTaken(others) => {
+                    refused = true;
+                    println!(
+                        "refused    {}: its topic carries {} already; a topic carries one event struct: declare a topic of its own for it in catalog.toml",
+                        path.display(),
+                        others.join(", ")
+                    );
                 }
                 SchemaChange::Incompatible(lines) => {
                     refused = true;
