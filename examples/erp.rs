@@ -7,6 +7,9 @@
 //! - a **duplicate**: the ETL service re-sends a sale with the same `eventId`; each group
 //!   handles it once.
 //!
+//! It also serves the health endpoint (`ERP_HEALTH_ADDR`, else a free local port) and prints
+//! where to scrape it and what a readiness probe saw before the shutdown.
+//!
 //! `cargo run --example erp`
 
 use erp_events::{App, Config};
@@ -15,7 +18,11 @@ use erp_events::{App, Config};
 async fn main() -> Result<(), erp_demo::demo::DemoError> {
     // Warnings show each retry and each dead letter as it happens.
     erp_demo::demo::log_warnings();
-    let app = App::from_config(&Config::from_env(), erp_events::catalog!())?;
+    let mut config = Config::from_env();
+    config
+        .health
+        .get_or_insert_with(|| "127.0.0.1:0".to_owned());
+    let app = App::from_config(&config, erp_events::catalog!())?;
     println!("{}", erp_demo::erp::run(app).await?);
     Ok(())
 }

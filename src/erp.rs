@@ -39,6 +39,19 @@ pub struct ErpSummary {
     pub audit: AuditSummary,
     /// Every dead letter: (topic, consumer group, reason).
     pub dead_letters: Vec<(String, String, String)>,
+    /// What the health endpoint showed before the shutdown, when the app serves one.
+    pub health: Option<HealthSeen>,
+}
+
+/// What a probe and a scrape of the health endpoint saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthSeen {
+    /// Where it listens.
+    pub address: std::net::SocketAddr,
+    /// `/health/ready`'s status and body.
+    pub ready: (u16, String),
+    /// `/metrics`' `erp_events_records_handled_total` lines.
+    pub handled: Vec<String>,
 }
 
 /// Runs the five modules together on `app`, then the three mishaps, and reports.
@@ -78,6 +91,10 @@ pub async fn run(app: App) -> Result<ErpSummary, DemoError> {
         published.push((Sales::TOPIC, 1));
     }
     until_finished(&running, &published).await;
+    let health = match running.health_address() {
+        Some(address) => Some(look_at_health(address).await?),
+        None => None,
+    };
     let reports = running.shutdown().await;
     let mut dead_letters = Vec::new();
     for topic in [
@@ -102,7 +119,45 @@ pub async fn run(app: App) -> Result<ErpSummary, DemoError> {
         clinical: clinical.summary(&reports),
         audit: audit.summary(&reports),
         dead_letters,
+        health,
     })
+}
+
+/// Probes readiness and scrapes the metrics, as Kubernetes and Prometheus would.
+async fn look_at_health(address: std::net::SocketAddr) -> Result<HealthSeen, DemoError> {
+    let (ready, metrics) = tokio::task::spawn_blocking(move || {
+        let ready = http_get(address, "/health/ready")?;
+        Ok::<_, std::io::Error>((ready, http_get(address, "/metrics")?.1))
+    })
+    .await??;
+    let handled = metrics
+        .lines()
+        .filter(|line| line.starts_with("erp_events_records_handled_total{"))
+        .map(str::to_owned)
+        .collect();
+    Ok(HealthSeen {
+        address,
+        ready,
+        handled,
+    })
+}
+
+/// `GET path` on an HTTP/1 server at `address` (blocking): the status code and the body.
+pub fn http_get(address: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: erp\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body);
+    Ok((status, body.unwrap_or_default().to_owned()))
 }
 
 /// Produces `value` as it is, bypassing the envelope: what a misbehaving producer does.
@@ -168,6 +223,20 @@ impl fmt::Display for ErpSummary {
         writeln!(f, "dead letters (topic, group, reason):")?;
         for (topic, group, reason) in &self.dead_letters {
             writeln!(f, "  {topic} [{group}]: {reason}")?;
+        }
+        if let Some(health) = &self.health {
+            let address = health.address;
+            writeln!(f, "health endpoint (before the shutdown):")?;
+            writeln!(f, "  scrape http://{address}/metrics, e.g.:")?;
+            for line in &health.handled {
+                writeln!(f, "    {line}")?;
+            }
+            let (status, body) = &health.ready;
+            let body = body.trim_end();
+            writeln!(
+                f,
+                "  http://{address}/health/ready answered {status}: {body}"
+            )?;
         }
         Ok(())
     }

@@ -67,12 +67,13 @@ pub mod __private;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
+pub use app::health::HealthError;
 pub use app::publisher::{Delivery, PendingDelivery, PublishError, Publisher};
 pub use app::{App, AppError, ListenerReport, Running};
 pub use core::catalog::{self, Catalog, DEFAULT_DEAD_LETTER_SUFFIX, Topic};
 pub use core::config::{
-    Brokers, Config, IN_PROCESS_TOPICS_VAR, InProcessTopics, KAFKA_BROKERS_VAR, REDIS_CA_VAR,
-    REDIS_URL_VAR,
+    Brokers, Config, HEALTH_ADDR_VAR, IN_PROCESS_TOPICS_VAR, InProcessTopics, KAFKA_BROKERS_VAR,
+    REDIS_CA_VAR, REDIS_URL_VAR,
 };
 pub use core::context::EventContext;
 pub use core::envelope::{DecodeError, Envelope};

@@ -1,6 +1,7 @@
 //! Assembling an application: the listeners, their store, the transports each topic travels
 //! on, and running until a signal.
 
+pub(crate) mod health;
 pub(crate) mod publisher;
 pub(crate) mod transports;
 
@@ -13,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::app::health::{HealthError, Probes};
 use crate::app::publisher::{PublishError, Publisher};
 use crate::app::transports::Transports;
 use crate::core::catalog::Catalog;
@@ -55,6 +57,8 @@ pub struct App {
     shutdown_timeout: Duration,
     ready_timeout: Duration,
     changed: Arc<CountsChanged>,
+    health: Option<String>,
+    hung_after: Duration,
 }
 
 /// Builds a listener's runtime once the application starts.
@@ -150,6 +154,9 @@ pub enum AppError {
         /// The store's error.
         source: StoreError,
     },
+    /// The health endpoint could not start.
+    #[error(transparent)]
+    Health(#[from] HealthError),
     /// A second SIGINT/SIGTERM arrived while shutting down: handlers in progress were not
     /// waited for (their records are redelivered).
     #[error("interrupted while shutting down; handlers in progress were not waited for")]
@@ -174,6 +181,7 @@ impl App {
             kafka: None,
             bus: InProcessBus::new(catalog),
             in_process: InProcessTopics::All,
+            metrics: Arc::default(),
         })
     }
 
@@ -188,6 +196,8 @@ impl App {
             shutdown_timeout: Duration::from_secs(30),
             ready_timeout: Duration::from_secs(10),
             changed: Arc::default(),
+            health: None,
+            hung_after: Duration::from_secs(60),
         }
     }
 
@@ -213,11 +223,13 @@ impl App {
                 Kafka::connect(&config.brokers, catalog)?.with_properties(config.kafka.clone()),
             ),
         };
-        let app = Self::on(Transports {
+        let mut app = Self::on(Transports {
             kafka,
             bus: InProcessBus::new(catalog),
             in_process: config.in_process.clone(),
+            metrics: Arc::default(),
         });
+        app.health = config.health.clone();
         Ok(match (&config.redis_url, &config.brokers) {
             (Some(url), _) => app.idempotency_store(match &config.redis_ca {
                 Some(ca) => RedisStore::with_ca(url, ca)?,
@@ -319,6 +331,20 @@ impl App {
             .map_err(|source| AppError::StoreUnreachable { timeout, source })
     }
 
+    /// Serves `/metrics`, `/health/live` and `/health/ready` on `address` (`host:port`, e.g.
+    /// `0.0.0.0:8080`) while the application runs; [`HEALTH_ADDR_VAR`](crate::HEALTH_ADDR_VAR)
+    /// sets it from the environment. A taken port is an error at start.
+    pub fn health_endpoint(mut self, address: &str) -> Self {
+        self.health = Some(address.to_owned());
+        self
+    }
+
+    /// How long a handler attempt may run before `/health/ready` reports it (60 s by default).
+    pub fn hung_handler_after(mut self, limit: Duration) -> Self {
+        self.hung_after = limit;
+        self
+    }
+
     /// How long shutdown waits for handlers in progress (30 s by default).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -332,13 +358,17 @@ impl App {
         self.pending.push(Box::new(move |wiring: &Wiring| {
             let options = listener.options();
             let topic = <<I::Listener as Listener>::Event as Event>::TOPIC;
+            let (group, name) = (I::Listener::GROUP, I::Listener::NAME);
+            let transports = &wiring.transports;
+            let system = transports.system(topic);
+            let metrics = transports.metrics.listener(system, group, topic, name);
             let runtime = ListenerRuntime {
                 idempotency: options
                     .idempotent
                     .then(|| Idempotency::new(wiring.store.clone(), wiring.settings, &options)),
                 concurrency: Arc::new(Semaphore::new(options.concurrency.max(1))),
                 dead_letters: wiring.dead_letters(topic),
-                stats: Arc::new(ListenerStats::new(wiring.changed.clone())),
+                stats: Arc::new(ListenerStats::new(wiring.changed.clone(), metrics)),
                 options,
                 state,
                 listener,
@@ -357,6 +387,12 @@ impl App {
         if let Some(conflict) = overrides.conflicts().into_iter().next() {
             return Err(conflict.into());
         }
+        let health = self
+            .health
+            .as_deref()
+            .map(health::parse_address)
+            .transpose()?;
+        let store = self.store.clone();
         let wiring = Wiring {
             store: self.store,
             settings: self.settings,
@@ -385,6 +421,7 @@ impl App {
         let stop = CancellationToken::new();
         let mut listeners = Vec::new();
         let mut tasks = Vec::new();
+        let mut joined = Vec::new();
         for (group, routes) in groups {
             listeners.extend(routes.iter().map(|route| ListenerHandle {
                 group,
@@ -399,15 +436,14 @@ impl App {
                 let in_process: Vec<Arc<dyn Route>> =
                     in_process.into_iter().map(|route| route as _).collect();
                 let bus = &self.transports.bus;
-                tasks.push(bus.start_group(
-                    group,
-                    &in_process,
-                    stop.clone(),
-                    self.shutdown_timeout,
-                ));
+                let task = bus.start_group(group, &in_process, stop.clone(), self.shutdown_timeout);
+                tasks.push((group, task));
             }
             if let (Some(kafka), false) = (&self.transports.kafka, on_kafka.is_empty()) {
-                let config = kafka.consumer_config(group, &self.overrides);
+                let mut config = kafka.consumer_config(group, &self.overrides);
+                if health.is_some() && config.get("statistics.interval.ms").is_none() {
+                    config.set("statistics.interval.ms", LAG_INTERVAL_MS);
+                }
                 let consumer = GroupConsumer::new(
                     config,
                     group,
@@ -415,9 +451,13 @@ impl App {
                     // Its own: a group whose worker died stops alone.
                     stop.child_token(),
                     self.shutdown_timeout,
+                    self.transports.metrics.clone(),
                 );
                 match consumer {
-                    Ok(consumer) => tasks.push(tokio::spawn(consumer.run())),
+                    Ok(consumer) => {
+                        joined.push((group, consumer.joined()));
+                        tasks.push((group, tokio::spawn(consumer.run())));
+                    }
                     Err(error) => {
                         // The groups started so far stop too: a failed start runs nothing.
                         stop.cancel();
@@ -427,12 +467,44 @@ impl App {
                 }
             }
         }
+        let server_stop = CancellationToken::new();
+        let server = match health {
+            Some(address) => {
+                let probes = Probes {
+                    metrics: self.transports.metrics.clone(),
+                    listeners: listeners
+                        .iter()
+                        .map(|l| (l.name, l.stats.clone()))
+                        .collect(),
+                    groups: joined,
+                    tasks: tasks.iter().map(|(g, t)| (*g, t.abort_handle())).collect(),
+                    kafka: self.transports.kafka.clone(),
+                    store,
+                    hung_after: self.hung_after,
+                    stop: stop.clone(),
+                };
+                match health::serve(address, probes, server_stop.clone()) {
+                    Ok(server) => Some(server),
+                    Err(error) => {
+                        stop.cancel();
+                        self.transports.bus.stop();
+                        return Err(error.into());
+                    }
+                }
+            }
+            None => None,
+        };
         Ok(Running {
             stop,
-            tasks,
+            tasks: tasks.into_iter().map(|(_, task)| task).collect(),
             listeners,
             changed: self.changed,
             bus: self.transports.bus.clone(),
+            server: server.map(|(address, task)| HealthServer {
+                address,
+                stop: server_stop,
+                task,
+            }),
         })
     }
 
@@ -452,6 +524,9 @@ impl App {
         }
     }
 }
+
+/// librdkafka's statistics interval while the health endpoint serves lag (its default is off).
+const LAG_INTERVAL_MS: &str = "5000";
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
 async fn shutdown_signal() -> std::io::Result<()> {
@@ -495,6 +570,15 @@ pub struct Running {
     listeners: Vec<ListenerHandle>,
     changed: Arc<CountsChanged>,
     bus: InProcessBus,
+    /// The health endpoint, stopped after the shutdown.
+    server: Option<HealthServer>,
+}
+
+/// The running health endpoint.
+struct HealthServer {
+    address: std::net::SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
 }
 
 impl Running {
@@ -509,6 +593,12 @@ impl Running {
                 counts: l.stats.snapshot(),
             })
             .collect()
+    }
+
+    /// Where the health endpoint listens, when it was asked for (the port is the one the
+    /// system chose for a `:0` address).
+    pub fn health_address(&self) -> Option<std::net::SocketAddr> {
+        self.server.as_ref().map(|server| server.address)
     }
 
     /// Waits until `condition` holds for the listeners' reports (checked after every change),
@@ -528,6 +618,10 @@ impl Running {
             }
         }
         self.bus.stop();
+        if let Some(server) = self.server.take() {
+            server.stop.cancel();
+            let _ = server.task.await;
+        }
         self.reports()
     }
 }

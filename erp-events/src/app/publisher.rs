@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -124,6 +124,22 @@ pub enum PublishError {
     },
 }
 
+impl PublishError {
+    /// A short, stable name of the kind of failure (the `error_type` of publish metrics).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            PublishError::Create(_) => "create",
+            PublishError::NotTheProducer { .. } => "not_the_producer",
+            PublishError::Serialize { .. } => "serialize",
+            PublishError::Kafka { .. } => "kafka",
+            PublishError::InProcess { .. } => "in_process",
+            PublishError::TimedOut { .. } => "timeout",
+            PublishError::FlushTimedOut { .. } => "flush_timeout",
+            PublishError::Canceled { .. } => "canceled",
+        }
+    }
+}
+
 impl Publisher {
     /// A publisher that sends each topic through the transport `transports` choose for it; its
     /// Kafka producer gets `properties` after the framework's own.
@@ -230,6 +246,7 @@ impl Publisher {
         trace: TraceContext,
     ) -> Result<PendingDelivery, PublishError> {
         let topic = E::TOPIC;
+        let started = Instant::now();
         let event_id = envelope.event_id;
         let value = envelope
             .to_json()
@@ -255,6 +272,8 @@ impl Publisher {
                     state: DeliveryState::Done(delivery),
                     topic,
                     event_id,
+                    started,
+                    inner: self.inner.clone(),
                 });
             }
         };
@@ -273,6 +292,8 @@ impl Publisher {
                         state: DeliveryState::Kafka(future),
                         topic,
                         event_id,
+                        started,
+                        inner: self.inner.clone(),
                     });
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -337,6 +358,8 @@ pub struct PendingDelivery {
     state: DeliveryState,
     topic: &'static str,
     event_id: Uuid,
+    started: Instant,
+    inner: Arc<Inner>,
 }
 
 enum DeliveryState {
@@ -360,9 +383,13 @@ impl Future for PendingDelivery {
         let topic = self.topic;
         let future = match &mut self.state {
             DeliveryState::Kafka(future) => future,
-            DeliveryState::Done(delivery) => return Poll::Ready(Ok(*delivery)),
+            DeliveryState::Done(delivery) => {
+                let delivery = *delivery;
+                self.report(None);
+                return Poll::Ready(Ok(delivery));
+            }
         };
-        Poll::Ready(match ready!(future.poll_unpin(cx)) {
+        let result = match ready!(future.poll_unpin(cx)) {
             Ok(Ok(delivery)) => Ok(Delivery {
                 topic,
                 partition: delivery.partition,
@@ -374,7 +401,21 @@ impl Future for PendingDelivery {
             }
             Ok(Err((source, _))) => Err(PublishError::Kafka { topic, source }),
             Err(_) => Err(PublishError::Canceled { topic }),
-        })
+        };
+        self.report(result.as_ref().err().map(PublishError::error_type));
+        Poll::Ready(result)
+    }
+}
+
+impl PendingDelivery {
+    /// Reports the publish's duration and outcome to the application's metrics.
+    fn report(&self, error_type: Option<&'static str>) {
+        let transports = &self.inner.transports;
+        let system = transports.system(self.topic);
+        let took = self.started.elapsed();
+        transports
+            .metrics
+            .published(system, self.topic, took, error_type);
     }
 }
 

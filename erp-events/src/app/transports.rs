@@ -1,6 +1,9 @@
 //! Where each topic's events travel: through Kafka, or through the in-process bus.
 
+use std::sync::Arc;
+
 use crate::core::config::InProcessTopics;
+use crate::runtime::metrics::Metrics;
 use crate::transport::in_process::InProcessBus;
 use crate::transport::kafka::Kafka;
 
@@ -13,6 +16,8 @@ pub(crate) struct Transports {
     pub(crate) bus: InProcessBus,
     /// The topics that travel in process.
     pub(crate) in_process: InProcessTopics,
+    /// The application's metrics, which publishers report into.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Transports {
@@ -22,6 +27,16 @@ impl Transports {
             kafka: Some(kafka.clone()),
             bus: InProcessBus::default(),
             in_process: InProcessTopics::None,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// `messaging.system` for `topic`'s transport.
+    pub(crate) fn system(&self, topic: &str) -> &'static str {
+        if self.is_in_process(topic) {
+            "erp_in_process"
+        } else {
+            "kafka"
         }
     }
 

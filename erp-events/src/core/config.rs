@@ -16,6 +16,9 @@ pub const REDIS_CA_VAR: &str = "ERP_REDIS_CA_LOCATION";
 /// Environment variable naming the topics that travel in process instead of through Kafka:
 /// `*` for all, or a comma-separated list.
 pub const IN_PROCESS_TOPICS_VAR: &str = "ERP_IN_PROCESS_TOPICS";
+/// Environment variable with the address the health endpoint listens on (`host:port`, e.g.
+/// `0.0.0.0:8080`); unset: no endpoint.
+pub const HEALTH_ADDR_VAR: &str = "ERP_HEALTH_ADDR";
 
 /// Which broker to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,9 @@ pub struct Config {
     pub in_process: InProcessTopics,
     /// librdkafka properties for the framework's Kafka clients (security, timeouts...).
     pub kafka: KafkaProperties,
+    /// Where the health endpoint listens (`host:port`, from `ERP_HEALTH_ADDR`); `None`: no
+    /// endpoint.
+    pub health: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -55,6 +61,7 @@ impl fmt::Debug for Config {
             .field("redis_ca", &self.redis_ca)
             .field("in_process", &self.in_process)
             .field("kafka", &self.kafka)
+            .field("health", &self.health)
             .finish()
     }
 }
@@ -122,6 +129,7 @@ impl Config {
             in_process: var(IN_PROCESS_TOPICS_VAR).map_or(InProcessTopics::None, |topics| {
                 InProcessTopics::parse(&topics)
             }),
+            health: var(HEALTH_ADDR_VAR),
             kafka: KafkaProperties::from_vars(vars),
         }
     }
@@ -134,6 +142,7 @@ impl Config {
             redis_ca: None,
             in_process: InProcessTopics::None,
             kafka: KafkaProperties::default(),
+            health: None,
         }
     }
 

@@ -180,6 +180,7 @@ async fn fail_closed<'a, T>(
 ) -> Result<T, Stopped> {
     let what = "the idempotency store";
     let (value, failures) = until_it_works(waiting, what, call, |error, failures| {
+        waiting.stats.store_error();
         if failures == 1 {
             error!(%error, operation, "idempotency store unreachable; this partition waits (nothing is handled without the check)");
         }
@@ -200,6 +201,7 @@ mod tests {
 
     use super::*;
     use crate::idempotency::MemoryStore;
+    use crate::runtime::metrics::Metrics;
     use crate::runtime::stats::ListenerStats;
 
     /// A store whose claims are answered just as the partition is told to stop (a revocation
@@ -246,7 +248,10 @@ mod tests {
             IdempotencySettings::default(),
             &ListenerOptions::default(),
         );
-        let stats = ListenerStats::new(Arc::default());
+        let stats = ListenerStats::new(
+            Arc::default(),
+            Metrics::default().listener("kafka", "g", "t", "l"),
+        );
         let waiting = Waiting {
             stop: &stop,
             at: ("group", "topic", 0, 0),

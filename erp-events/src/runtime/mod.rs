@@ -5,6 +5,7 @@ pub(crate) mod claims;
 pub mod dlt;
 #[cfg(feature = "test-util")]
 pub(crate) mod fault;
+pub(crate) mod metrics;
 pub(crate) mod queue;
 pub mod record;
 pub(crate) mod route;

@@ -1,9 +1,14 @@
-//! Counters of what each listener did, for reports, examples and tests.
+//! Counters of what each listener did, for reports, examples, tests and metrics; and which of
+//! its handler attempts are running, for the health probes.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
+
+use crate::runtime::metrics::ListenerMetrics;
 
 /// What one listener did since it started. Snapshots come from [`crate::Running::reports`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,62 +70,137 @@ impl CountsChanged {
     }
 }
 
-/// The live counters behind [`ListenerCounts`]; every change wakes the application's waiters.
-#[derive(Debug)]
+/// The live counters behind [`ListenerCounts`], which are also the listener's Prometheus
+/// series; every change wakes the application's waiters.
 pub(crate) struct ListenerStats {
-    handled: AtomicU64,
-    retries: AtomicU64,
-    dead_lettered: AtomicU64,
-    duplicates: AtomicU64,
-    stalls: AtomicU64,
+    metrics: ListenerMetrics,
     changed: Arc<CountsChanged>,
+    busy: Mutex<Vec<Weak<Busy>>>,
+}
+
+impl std::fmt::Debug for ListenerStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ListenerStats")
+            .field(&self.snapshot())
+            .finish()
+    }
+}
+
+/// When a partition worker's handler attempt started (`None`: it is between attempts).
+#[derive(Debug)]
+pub(crate) struct Busy {
+    partition: i32,
+    since: Mutex<Option<Instant>>,
+}
+
+impl Busy {
+    /// An attempt starts.
+    pub(crate) fn start(&self) {
+        *self.since.lock().expect("not poisoned") = Some(Instant::now());
+    }
+
+    /// The attempt ended; returns how long it ran.
+    pub(crate) fn end(&self) -> Duration {
+        let since = self.since.lock().expect("not poisoned").take();
+        since.map_or(Duration::ZERO, |since| since.elapsed())
+    }
 }
 
 impl ListenerStats {
-    /// Counters that notify `changed` on every change.
-    pub(crate) fn new(changed: Arc<CountsChanged>) -> Self {
+    /// Counters that report into `metrics` and notify `changed` on every change.
+    pub(crate) fn new(changed: Arc<CountsChanged>, metrics: ListenerMetrics) -> Self {
         ListenerStats {
-            handled: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
-            dead_lettered: AtomicU64::new(0),
-            duplicates: AtomicU64::new(0),
-            stalls: AtomicU64::new(0),
+            metrics,
             changed,
+            busy: Mutex::default(),
         }
     }
 
-    fn count(&self, counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    fn count(&self, counter: &Counter) {
+        counter.inc();
         self.changed.notify();
     }
 
+    /// `count` records were handed to the listener's workers.
+    pub(crate) fn received(&self, count: usize) {
+        self.metrics.consumed.inc_by(count as u64);
+    }
+
     pub(crate) fn handled(&self) {
-        self.count(&self.handled);
+        self.count(&self.metrics.handled);
     }
 
     pub(crate) fn retried(&self) {
-        self.count(&self.retries);
+        self.count(&self.metrics.retries);
     }
 
     pub(crate) fn dead_lettered(&self) {
-        self.count(&self.dead_lettered);
+        self.count(&self.metrics.dead_lettered);
     }
 
     pub(crate) fn duplicate(&self) {
-        self.count(&self.duplicates);
+        self.count(&self.metrics.duplicates);
     }
 
+    /// A partition could not progress for a while (it is stalled until [`Self::unstalled`]).
     pub(crate) fn stalled(&self) {
-        self.count(&self.stalls);
+        self.metrics.stalled.inc();
+        self.count(&self.metrics.stalls);
+    }
+
+    /// A stalled partition progresses again, or stopped.
+    pub(crate) fn unstalled(&self) {
+        self.metrics.stalled.dec();
+    }
+
+    /// A call to the idempotency store failed.
+    pub(crate) fn store_error(&self) {
+        self.metrics.store_errors.inc();
+    }
+
+    /// A handler attempt ended after `took`, failed with `error_type` if it did.
+    pub(crate) fn attempted(&self, took: Duration, error_type: Option<&'static str>) {
+        self.metrics.attempt(took, error_type);
+    }
+
+    /// A partition worker's attempt clock, watched by [`Self::longest_attempt`].
+    pub(crate) fn busy(&self, partition: i32) -> Arc<Busy> {
+        let busy = Arc::new(Busy {
+            partition,
+            since: Mutex::new(None),
+        });
+        let mut watched = self.busy.lock().expect("not poisoned");
+        watched.retain(|slot| slot.strong_count() > 0);
+        watched.push(Arc::downgrade(&busy));
+        busy
+    }
+
+    /// The partition whose handler attempt has been running longest, and for how long.
+    pub(crate) fn longest_attempt(&self) -> Option<(i32, Duration)> {
+        let watched = self.busy.lock().expect("not poisoned");
+        watched
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter_map(|busy| {
+                let since = (*busy.since.lock().expect("not poisoned"))?;
+                Some((busy.partition, since.elapsed()))
+            })
+            .max_by_key(|(_, running)| *running)
+    }
+
+    /// Partitions that cannot progress now.
+    pub(crate) fn stalled_now(&self) -> i64 {
+        self.metrics.stalled.get()
     }
 
     pub(crate) fn snapshot(&self) -> ListenerCounts {
+        let metrics = &self.metrics;
         ListenerCounts {
-            handled: self.handled.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
-            duplicates: self.duplicates.load(Ordering::Relaxed),
-            stalls: self.stalls.load(Ordering::Relaxed),
+            handled: metrics.handled.get(),
+            retries: metrics.retries.get(),
+            dead_lettered: metrics.dead_lettered.get(),
+            duplicates: metrics.duplicates.get(),
+            stalls: metrics.stalls.get(),
         }
     }
 }

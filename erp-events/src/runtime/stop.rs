@@ -85,7 +85,15 @@ pub(crate) async fn until_it_works<T, E: Display, F: Future<Output = Result<T, E
     mut call: impl FnMut() -> F,
     mut on_failure: impl FnMut(&E, u32),
 ) -> Result<(T, u32), Stopped> {
+    /// Counts the partition as stalled until the wait ends, however it ends.
+    struct Stall<'a>(&'a ListenerStats);
+    impl Drop for Stall<'_> {
+        fn drop(&mut self) {
+            self.0.unstalled();
+        }
+    }
     let mut failures = 0;
+    let mut _stall = None;
     loop {
         if waiting.stop.is_cancelled() {
             return Err(Stopped);
@@ -97,6 +105,7 @@ pub(crate) async fn until_it_works<T, E: Display, F: Future<Output = Result<T, E
                 on_failure(&error, failures);
                 if failures == STALL_AFTER {
                     waiting.stalled(what);
+                    _stall = Some(Stall(waiting.stats));
                 }
                 sleep_unless_stopped(waiting.stop, WAIT.delay(failures)).await?;
             }

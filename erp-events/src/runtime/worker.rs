@@ -26,7 +26,7 @@ use crate::runtime::claims::{ClaimBook, Idempotency};
 use crate::runtime::dlt::{DECODE_ERROR_TYPE, DeadLetterReason, dead_letter_headers};
 use crate::runtime::record::ConsumedRecord;
 use crate::runtime::sinks::{DeadLetterSink, OffsetSink};
-use crate::runtime::stats::ListenerStats;
+use crate::runtime::stats::{Busy, ListenerStats};
 use crate::runtime::stop::{
     Stopped, Waiting, sleep_unless_stopped, unless_stopped, until_it_works,
 };
@@ -86,6 +86,7 @@ impl<L: Listener> ListenerRuntime<L> {
         mut source: S,
     ) {
         let stop = &partition.stop;
+        let busy = self.stats.busy(partition.partition);
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while let Ok(Some(first)) = unless_stopped(stop, source.next_record()).await {
             batch.clear();
@@ -103,7 +104,8 @@ impl<L: Listener> ListenerRuntime<L> {
             batch
                 .iter()
                 .for_each(|record| crate::runtime::fault::kill_worker_on(record.value()));
-            let processed = self.process_batch(&partition, &batch).await;
+            self.stats.received(batch.len());
+            let processed = self.process_batch(&partition, &busy, &batch).await;
             drop(permit);
             if processed.is_err() {
                 return;
@@ -114,6 +116,7 @@ impl<L: Listener> ListenerRuntime<L> {
     async fn process_batch<R: ConsumedRecord + Sync>(
         &self,
         p: &Partition,
+        busy: &Busy,
         batch: &[R],
     ) -> Result<(), Stopped> {
         let decoded: Vec<Result<Envelope<L::Event>, DecodeError>> = batch
@@ -156,7 +159,7 @@ impl<L: Listener> ListenerRuntime<L> {
                 trace_id = tracing::field::Empty,
                 attempt = tracing::field::Empty,
             );
-            let processing = self.process_record(p, record, envelope, key, &mut claims);
+            let processing = self.process_record(p, busy, record, envelope, key, &mut claims);
             // Entering a span nobody listens to still costs a move of the whole future.
             let processed = if span.is_disabled() {
                 processing.await
@@ -190,6 +193,7 @@ impl<L: Listener> ListenerRuntime<L> {
     async fn process_record<R: ConsumedRecord + Sync>(
         &self,
         p: &Partition,
+        busy: &Busy,
         record: &R,
         decoded: Result<Envelope<L::Event>, DecodeError>,
         key: Option<String>,
@@ -222,7 +226,10 @@ impl<L: Listener> ListenerRuntime<L> {
             }
             _ => None,
         };
-        match self.handle_with_retries(p, record, envelope, claim).await {
+        match self
+            .handle_with_retries(p, busy, record, envelope, claim)
+            .await
+        {
             Ok(Attempts::Succeeded) => {
                 claims.handled(key);
                 Ok(Outcome::Handled)
@@ -244,6 +251,7 @@ impl<L: Listener> ListenerRuntime<L> {
     async fn handle_with_retries<R: ConsumedRecord + Sync>(
         &self,
         p: &Partition,
+        busy: &Busy,
         record: &R,
         first: Envelope<L::Event>,
         claim: Option<ClaimMarker>,
@@ -276,6 +284,7 @@ impl<L: Listener> ListenerRuntime<L> {
             };
             let result = match result {
                 Ok(envelope) => {
+                    busy.start();
                     let handling = context
                         .clone()
                         .scope(self.listener.handle(envelope, &self.state));
@@ -288,7 +297,11 @@ impl<L: Listener> ListenerRuntime<L> {
                             .unwrap_or_else(|_| Ok(Err(HandlerError::timed_out(limit)))),
                         None => attempt.await,
                     };
-                    outcome.unwrap_or_else(|panic| Err(HandlerError::panicked(panic)))
+                    let result = outcome.unwrap_or_else(|panic| Err(HandlerError::panicked(panic)));
+                    let took = busy.end();
+                    let error_type = result.as_ref().err().map(HandlerError::type_name);
+                    self.stats.attempted(took, error_type);
+                    result
                 }
                 Err(error) => Err(error),
             };

@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak, mpsc};
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::core::listener::Listener;
+use crate::runtime::metrics::Metrics;
 use crate::runtime::route::Route;
 use crate::runtime::sinks::OffsetSink;
 use crate::runtime::worker::{ListenerRuntime, Partition, RecordSource};
@@ -92,6 +94,9 @@ pub(crate) struct GroupContext {
     /// The consumer this context belongs to (set once it exists), to split partition queues.
     consumer: OnceLock<Weak<StreamConsumer<GroupContext>>>,
     stop: CancellationToken,
+    /// Set once the group gave this member its first assignment (empty or not).
+    joined: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
     runtime: tokio::runtime::Handle,
     /// How long a revoked partition's worker may take to finish its record.
     shutdown_timeout: Duration,
@@ -106,7 +111,42 @@ struct FinishedOffsets {
     refused: HashMap<PartitionKey, i64>,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    /// librdkafka's statistics (when `statistics.interval.ms` is set): each assigned
+    /// partition's lag, for the metrics.
+    fn stats_raw(&self, statistics: &[u8]) {
+        #[derive(serde::Deserialize)]
+        struct Statistics {
+            topics: HashMap<String, TopicStatistics>,
+        }
+        #[derive(serde::Deserialize)]
+        struct TopicStatistics {
+            partitions: HashMap<String, PartitionStatistics>,
+        }
+        #[derive(serde::Deserialize)]
+        struct PartitionStatistics {
+            partition: i32,
+            consumer_lag: i64,
+        }
+        let Ok(statistics) = serde_json::from_slice::<Statistics>(statistics) else {
+            debug!(group = self.group, "unreadable librdkafka statistics");
+            return;
+        };
+        // -1: not assigned here (or not known yet); partition -1 is librdkafka's internal one.
+        let lags: Vec<(String, i32, i64)> = statistics
+            .topics
+            .into_iter()
+            .flat_map(|(topic, stats)| {
+                stats
+                    .partitions
+                    .into_values()
+                    .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+                    .map(move |p| (topic.clone(), p.partition, p.consumer_lag))
+            })
+            .collect();
+        self.metrics.set_lag(self.group, &lags);
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -130,6 +170,7 @@ impl ConsumerContext for GroupContext {
                     count = partitions.count(),
                     "partitions assigned"
                 );
+                self.joined.store(true, Ordering::Relaxed);
                 // Before librdkafka assigns them: their records must never reach the shared queue.
                 self.start_workers(partitions);
             }
@@ -446,8 +487,11 @@ impl GroupConsumer {
         routes: Vec<Arc<dyn KafkaRoute>>,
         stop: CancellationToken,
         shutdown_timeout: Duration,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, KafkaError> {
         let context = GroupContext {
+            joined: Arc::default(),
+            metrics,
             group,
             routes: routes
                 .into_iter()
@@ -471,6 +515,11 @@ impl GroupConsumer {
             stop,
             shutdown_timeout,
         })
+    }
+
+    /// Becomes true once the group gave this member its first assignment (empty or not).
+    pub(crate) fn joined(&self) -> Arc<AtomicBool> {
+        self.consumer.context().joined.clone()
     }
 
     /// Serves rebalances until stopped, then shuts down gracefully: in-flight records finish

@@ -41,6 +41,16 @@ pub(crate) enum Unreachable {
     },
 }
 
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unreachable::Misconfigured(error) => write!(f, "cannot create a client: {error}"),
+            Unreachable::Silent(error) => write!(f, "no broker answered: {error}"),
+            Unreachable::Refused { refusal, reason } => write!(f, "{refusal}: {reason}"),
+        }
+    }
+}
+
 /// The readiness check's client: keeps the last connection failure librdkafka logs, which says
 /// why in words for every refusal (its error codes do not: a TLS 1.3 server refusing the
 /// client's certificate shows as a transport failure).
