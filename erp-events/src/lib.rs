@@ -68,6 +68,8 @@ pub mod __private;
 pub mod test_util;
 
 pub use app::health::HealthError;
+#[cfg(feature = "otlp")]
+pub use app::otlp;
 pub use app::publisher::{Delivery, PendingDelivery, PublishError, Publisher};
 pub use app::{App, AppError, ListenerReport, Running};
 pub use core::catalog::{self, Catalog, DEFAULT_DEAD_LETTER_SUFFIX, Topic};

@@ -2,6 +2,8 @@
 //! on, and running until a signal.
 
 pub(crate) mod health;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub(crate) mod publisher;
 pub(crate) mod transports;
 

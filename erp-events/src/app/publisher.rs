@@ -11,12 +11,14 @@ use futures_util::FutureExt;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use tracing::Span;
 use uuid::Uuid;
 
 use crate::app::transports::Transports;
 use crate::core::context::EventContext;
 use crate::core::envelope::Envelope;
 use crate::core::event::Event;
+use crate::core::spans;
 use crate::core::trace::{TRACEPARENT, TraceContext};
 use crate::transport::in_process::InProcessError;
 use crate::transport::kafka::Kafka;
@@ -214,12 +216,10 @@ impl Publisher {
             });
         }
         let context = EventContext::current();
-        let trace = context
-            .trace()
-            .map_or_else(TraceContext::new_root, TraceContext::child);
+        let (span, trace) = self.publish_span(E::TOPIC, context.trace());
         let kind = (event.event_type(), E::VERSION);
         let envelope = Envelope::stamped(&self.inner.source, kind, event, &context, &trace);
-        self.send_envelope_in::<E, _>(&envelope, trace).await
+        self.send_envelope_in::<E, _>(&envelope, trace, span).await
     }
 
     /// Publishes an existing envelope unchanged (same `eventId`, type, source and time), as a
@@ -229,25 +229,40 @@ impl Publisher {
         &self,
         envelope: &Envelope<E>,
     ) -> Result<Delivery, PublishError> {
-        let trace = match EventContext::current().trace() {
-            Some(trace) => trace.child(),
-            None => envelope
-                .trace_id
-                .as_deref()
-                .and_then(TraceContext::continuing)
-                .unwrap_or_else(TraceContext::new_root),
-        };
-        self.send_envelope_in::<E, _>(envelope, trace).await?.await
+        let parent = EventContext::current().trace().copied().or_else(|| {
+            let trace_id = envelope.trace_id.as_deref()?;
+            TraceContext::continuing(trace_id)
+        });
+        let (span, trace) = self.publish_span(E::TOPIC, parent.as_ref());
+        self.send_envelope_in::<E, _>(envelope, trace, span)
+            .await?
+            .await
+    }
+
+    /// The span of a publish to `topic`, and the trace position its record carries: the
+    /// span's own (with OpenTelemetry), else a child of `parent`, else a new trace.
+    fn publish_span(
+        &self,
+        topic: &'static str,
+        parent: Option<&TraceContext>,
+    ) -> (Span, TraceContext) {
+        let span = spans::send(self.inner.transports.system(topic), topic, None);
+        spans::continue_trace(&span, parent);
+        let trace = spans::trace_of(&span)
+            .unwrap_or_else(|| parent.map_or_else(TraceContext::new_root, TraceContext::child));
+        (span, trace)
     }
 
     async fn send_envelope_in<E: Event, P: std::borrow::Borrow<E> + serde::Serialize>(
         &self,
         envelope: &Envelope<P>,
         trace: TraceContext,
+        span: Span,
     ) -> Result<PendingDelivery, PublishError> {
         let topic = E::TOPIC;
         let started = Instant::now();
         let event_id = envelope.event_id;
+        span.record("messaging.message.id", tracing::field::display(event_id));
         let value = envelope
             .to_json()
             .map_err(|source| PublishError::Serialize { topic, source })?;
@@ -274,6 +289,7 @@ impl Publisher {
                     event_id,
                     started,
                     inner: self.inner.clone(),
+                    span,
                 });
             }
         };
@@ -294,6 +310,7 @@ impl Publisher {
                         event_id,
                         started,
                         inner: self.inner.clone(),
+                        span,
                     });
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -360,6 +377,8 @@ pub struct PendingDelivery {
     event_id: Uuid,
     started: Instant,
     inner: Arc<Inner>,
+    /// The publish's `send` span, ended with the acknowledgement.
+    span: Span,
 }
 
 enum DeliveryState {
@@ -410,6 +429,9 @@ impl Future for PendingDelivery {
 impl PendingDelivery {
     /// Reports the publish's duration and outcome to the application's metrics.
     fn report(&self, error_type: Option<&'static str>) {
+        if let Some(error_type) = error_type {
+            spans::failed(&self.span, error_type);
+        }
         let transports = &self.inner.transports;
         let system = transports.system(self.topic);
         let took = self.started.elapsed();

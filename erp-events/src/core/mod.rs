@@ -12,4 +12,5 @@ pub mod listener;
 pub mod properties;
 pub mod retry;
 pub mod schema;
+pub(crate) mod spans;
 pub mod trace;

@@ -72,6 +72,22 @@ impl TraceContext {
         hex(&self.trace_id)
     }
 
+    /// A position from its parts (OpenTelemetry's span context).
+    #[cfg(feature = "otel")]
+    pub(crate) fn from_ids(trace_id: [u8; 16], span_id: [u8; 8], flags: u8) -> Self {
+        TraceContext {
+            trace_id,
+            span_id,
+            flags,
+        }
+    }
+
+    /// The trace id, span id and flags (for OpenTelemetry's span context).
+    #[cfg(feature = "otel")]
+    pub(crate) fn ids(&self) -> ([u8; 16], [u8; 8], u8) {
+        (self.trace_id, self.span_id, self.flags)
+    }
+
     /// The span id as 16 lowercase hex digits.
     pub fn span_id_hex(&self) -> String {
         hex(&self.span_id)

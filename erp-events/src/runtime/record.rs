@@ -15,6 +15,8 @@ pub(crate) trait ConsumedRecord {
     fn offset(&self) -> i64;
     /// The record value (the envelope).
     fn value(&self) -> Option<&[u8]>;
+    /// The record key.
+    fn key(&self) -> Option<&[u8]>;
     /// The last `traceparent` header, as UTF-8.
     fn traceparent(&self) -> Option<&str>;
     /// An owned copy; `topic` is the listener's (same text, static).
@@ -28,6 +30,10 @@ impl ConsumedRecord for Record {
 
     fn value(&self) -> Option<&[u8]> {
         Record::value(self)
+    }
+
+    fn key(&self) -> Option<&[u8]> {
+        Record::key(self)
     }
 
     fn traceparent(&self) -> Option<&str> {

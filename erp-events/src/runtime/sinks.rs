@@ -44,6 +44,9 @@ impl DeadLetterError {
 
 /// Where dead letters go: `<topic>.DLT` on Kafka, a list in process.
 pub(crate) trait DeadLetterSink: Send + Sync + 'static {
+    /// The transport, as OpenTelemetry's `messaging.system` names it.
+    fn system(&self) -> &'static str;
+
     /// Publishes `record` with `headers` (the original's plus the dead-letter ones) to the
     /// dead-letter topic of `record.topic`.
     fn publish<'a>(

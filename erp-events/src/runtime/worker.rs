@@ -19,7 +19,9 @@ use tracing::{Instrument, Span, debug, error, warn};
 
 use crate::core::context::{ClaimMarker, EventContext, RecordTrace};
 use crate::core::envelope::{DecodeError, Envelope};
+use crate::core::event::Event;
 use crate::core::listener::{HandlerError, Listener, ListenerOptions};
+use crate::core::spans;
 use crate::core::trace::TraceContext;
 use crate::idempotency::{Claim, idempotency_key};
 use crate::runtime::claims::{ClaimBook, Idempotency};
@@ -63,6 +65,14 @@ pub(crate) trait RecordSource: Send {
     fn next_record(&mut self) -> impl Future<Output = Option<Self::Record>> + Send;
     /// The next record if one is ready now.
     fn ready_record(&mut self) -> Option<Self::Record>;
+}
+
+/// A record as its batch prepared it: decoded, its idempotency key (for an idempotent
+/// listener), and its producer's trace.
+struct Incoming<E> {
+    decoded: Result<Envelope<E>, DecodeError>,
+    key: Option<String>,
+    parent: Option<TraceContext>,
 }
 
 /// What became of a record; each lets its offset be stored.
@@ -159,7 +169,14 @@ impl<L: Listener> ListenerRuntime<L> {
                 trace_id = tracing::field::Empty,
                 attempt = tracing::field::Empty,
             );
-            let processing = self.process_record(p, busy, record, envelope, key, &mut claims);
+            let parent = producer_trace(record, envelope.as_ref().ok(), &span);
+            spans::continue_trace(&span, parent.as_ref());
+            let incoming = Incoming {
+                decoded: envelope,
+                key,
+                parent,
+            };
+            let processing = self.process_record(p, busy, record, incoming, &mut claims);
             // Entering a span nobody listens to still costs a move of the whole future.
             let processed = if span.is_disabled() {
                 processing.await
@@ -195,10 +212,14 @@ impl<L: Listener> ListenerRuntime<L> {
         p: &Partition,
         busy: &Busy,
         record: &R,
-        decoded: Result<Envelope<L::Event>, DecodeError>,
-        key: Option<String>,
+        incoming: Incoming<L::Event>,
         claims: &mut ClaimBook,
     ) -> Result<Outcome, Stopped> {
+        let Incoming {
+            decoded,
+            key,
+            parent,
+        } = incoming;
         let envelope = match decoded {
             Ok(envelope) => envelope,
             Err(error) => {
@@ -227,7 +248,7 @@ impl<L: Listener> ListenerRuntime<L> {
             _ => None,
         };
         match self
-            .handle_with_retries(p, busy, record, envelope, claim)
+            .handle_with_retries(p, busy, record, envelope, (parent, claim))
             .await
         {
             Ok(Attempts::Succeeded) => {
@@ -254,17 +275,17 @@ impl<L: Listener> ListenerRuntime<L> {
         busy: &Busy,
         record: &R,
         first: Envelope<L::Event>,
-        claim: Option<ClaimMarker>,
+        (parent, claim): (Option<TraceContext>, Option<ClaimMarker>),
     ) -> Result<Attempts, Stopped> {
-        // The producer's trace: its envelope's `traceId` (ours and the seed's Kotlin producer
-        // always write it, and it is decoded already), else the `traceparent` header. Reading a
-        // header makes librdkafka unpack all of the record's headers, which costs the listener
-        // about 8% of its throughput (`erp-events-bench consume`): only when needed.
-        let parent = first
-            .trace_id
-            .as_deref()
-            .and_then(TraceContext::continuing)
-            .or_else(|| record.traceparent().and_then(TraceContext::parse));
+        let delivered = spans::Delivered {
+            system: self.dead_letters.system(),
+            topic: p.topic,
+            group: L::GROUP,
+            partition: p.partition,
+            offset: record.offset(),
+            key: record.key(),
+            event_id: first.event_id,
+        };
         let mut context = EventContext::new().continuing_record(RecordTrace(parent));
         if let Some(user) = &first.user_id {
             context = context.with_user(user.clone());
@@ -282,20 +303,32 @@ impl<L: Listener> ListenerRuntime<L> {
                 None => Envelope::decode_event(record.value().unwrap_or_default())
                     .map_err(HandlerError::permanent),
             };
+            let span = spans::process(&delivered, attempt);
+            spans::link_to(&span, parent.as_ref());
             let result = match result {
                 Ok(envelope) => {
+                    // What the handler publishes continues from this attempt's span.
+                    let context = match spans::trace_of(&span) {
+                        Some(trace) => context.clone().with_trace(trace),
+                        None => context.clone(),
+                    };
                     busy.start();
-                    let handling = context
-                        .clone()
-                        .scope(self.listener.handle(envelope, &self.state));
+                    let handling = context.scope(self.listener.handle(envelope, &self.state));
                     // A panic is a failed attempt: the worker, its partition and the records
                     // after this one go on. So is running past the timeout.
                     let attempt = AssertUnwindSafe(handling).catch_unwind();
-                    let outcome = match self.options.timeout {
-                        Some(limit) => tokio::time::timeout(limit, attempt)
-                            .await
-                            .unwrap_or_else(|_| Ok(Err(HandlerError::timed_out(limit)))),
-                        None => attempt.await,
+                    let limited = async {
+                        match self.options.timeout {
+                            Some(limit) => tokio::time::timeout(limit, attempt)
+                                .await
+                                .unwrap_or_else(|_| Ok(Err(HandlerError::timed_out(limit)))),
+                            None => attempt.await,
+                        }
+                    };
+                    let outcome = if span.is_disabled() {
+                        limited.await
+                    } else {
+                        limited.instrument(span.clone()).await
                     };
                     let result = outcome.unwrap_or_else(|panic| Err(HandlerError::panicked(panic)));
                     let took = busy.end();
@@ -305,6 +338,10 @@ impl<L: Listener> ListenerRuntime<L> {
                 }
                 Err(error) => Err(error),
             };
+            if let Err(error) = &result {
+                spans::failed(&span, error.type_name());
+            }
+            drop(span);
             match result {
                 Ok(()) => return Ok(Attempts::Succeeded),
                 Err(error) if error.is_permanent() || attempt > self.options.retries => {
@@ -351,10 +388,44 @@ impl<L: Listener> ListenerRuntime<L> {
         let headers = dead_letter_headers(record, L::GROUP, &reason);
         let publish = || self.dead_letters.publish(record, headers.clone());
         let waiting = self.waiting(p, record.offset);
-        until_it_works(&waiting, "the dead-letter topic", publish, |error, failures| {
-            error!(%error, failures, "dead-letter publish failed; the record stays uncommitted and is tried again");
-        })
-        .await?;
+        let dead_letter_topic = <L::Event as Event>::DEAD_LETTER_TOPIC;
+        let span = spans::send(self.dead_letters.system(), dead_letter_topic, None);
+        let sent = until_it_works(
+            &waiting,
+            "the dead-letter topic",
+            publish,
+            |error, failures| {
+                error!(%error, failures, "dead-letter publish failed; the record stays uncommitted and is tried again");
+            },
+        );
+        if span.is_disabled() {
+            sent.await?;
+        } else {
+            sent.instrument(span).await?;
+        }
         Ok(Outcome::DeadLettered)
+    }
+}
+
+/// The producer's position in its trace, which the record's spans continue: its envelope's
+/// `traceId` (ours and the seed's Kotlin producer always write it, and it is decoded already),
+/// else the `traceparent` header. Reading a header makes librdkafka unpack all of the record's
+/// headers, which costs the listener about 8% of its throughput (`erp-events-bench consume`):
+/// only when needed, or when OpenTelemetry records the spans (`traceparent` names the
+/// producer's span itself).
+fn producer_trace<E>(
+    record: &impl ConsumedRecord,
+    envelope: Option<&Envelope<E>>,
+    span: &Span,
+) -> Option<TraceContext> {
+    let from_header = || record.traceparent().and_then(TraceContext::parse);
+    let from_envelope = || {
+        let trace_id = envelope?.trace_id.as_deref()?;
+        TraceContext::continuing(trace_id)
+    };
+    if cfg!(feature = "otel") && !span.is_disabled() {
+        from_header().or_else(from_envelope)
+    } else {
+        from_envelope().or_else(from_header)
     }
 }

@@ -254,6 +254,10 @@ impl InProcessBus {
 }
 
 impl DeadLetterSink for InProcessBus {
+    fn system(&self) -> &'static str {
+        "erp_in_process"
+    }
+
     fn publish<'a>(
         &'a self,
         record: &'a Record,

@@ -87,6 +87,10 @@ impl KafkaDeadLetters {
 }
 
 impl DeadLetterSink for KafkaDeadLetters {
+    fn system(&self) -> &'static str {
+        "kafka"
+    }
+
     fn publish<'a>(
         &'a self,
         record: &'a Record,

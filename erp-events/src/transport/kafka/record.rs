@@ -17,6 +17,10 @@ impl ConsumedRecord for BorrowedMessage<'_> {
         self.payload()
     }
 
+    fn key(&self) -> Option<&[u8]> {
+        Message::key(self)
+    }
+
     fn traceparent(&self) -> Option<&str> {
         let value = headers(self)
             .into_iter()
@@ -36,7 +40,7 @@ fn copy(topic: &'static str, message: &BorrowedMessage<'_>) -> Record {
     let headers = headers(message);
     Record::new(
         (topic, message.partition(), Message::offset(message)),
-        message.key(),
+        Message::key(message),
         message.payload(),
         headers.iter().map(|(name, value)| (name.as_ref(), *value)),
         timestamp(message.timestamp()),
