@@ -589,3 +589,92 @@ async fn an_effect_after_the_claim_was_taken_over_is_not_applied() {
         "the next consumer's claim stands"
     );
 }
+
+/// Signals when it starts, then waits to be let go before it succeeds.
+#[derive(Clone, Default)]
+struct Gate {
+    started: Arc<tokio::sync::Notify>,
+    go: Arc<tokio::sync::Notify>,
+}
+
+#[erp_listener(group = "analytics", retries = 0)]
+async fn gated(
+    _event: Envelope<InventoryMovement>,
+    State(gate): State<Gate>,
+) -> Result<(), HandlerError> {
+    gate.started.notify_one();
+    gate.go.notified().await;
+    Ok(())
+}
+
+/// Polls `check` until it holds (a committed offset and the store's error count change on the
+/// consumer's and the worker's clocks, not on an event the test can await).
+async fn until(what: &str, check: impl Fn() -> bool) {
+    support::within(support::PATIENCE, what, async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handled_event_is_committed_only_once_its_done_marker_is_written() {
+    let test = "a_handled_event_is_committed_only_once_its_done_marker_is_written";
+    let Some(mut redis) = support::services::RedisServer::start(test) else {
+        return;
+    };
+    let kafka = kafka();
+    let gate = Gate::default();
+    let running = App::new(&kafka)
+        .idempotency_store(erp_events::RedisStore::new(&redis.url()).unwrap())
+        .consumer_config("auto.commit.interval.ms", "50")
+        .health_endpoint("127.0.0.1:0")
+        .listener(gated.with_state(gate.clone()))
+        .start()
+        .unwrap();
+    let address = running.health_address().unwrap();
+    let id = produce_new(&kafka, "SKU-C").await;
+    gate.started.notified().await;
+    // Redis goes away between the handler's success and its confirmation.
+    redis.stop();
+    gate.go.notify_one();
+    let store_errors = || {
+        let (_, metrics) = erp_demo::erp::http_get(address, "/metrics").unwrap();
+        metrics
+            .lines()
+            .filter(|line| line.starts_with("erp_events_store_errors_total{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    // Five failed confirmations: about 0.75 s, fifteen commit intervals.
+    until("the confirmation fails five times", || store_errors() >= 5).await;
+    let record = read_records(&kafka, TOPIC, 1).await;
+    let (partition, offset) = (record[0].partition(), record[0].offset());
+    let committed_past = || {
+        committed(&kafka, "analytics", TOPIC)
+            .get(&partition)
+            .is_some_and(|next| *next > offset)
+    };
+    assert!(
+        !committed_past(),
+        "committed before its done marker was written"
+    );
+    redis.restart();
+    until("the offset is committed once Redis is back", committed_past).await;
+    running.shutdown().await;
+    let store = erp_events::RedisStore::new(&redis.url()).unwrap();
+    let key = idempotency_key("analytics", &id.parse().unwrap());
+    assert_eq!(
+        store
+            .claim(
+                std::slice::from_ref(&key),
+                "a redelivery",
+                Duration::from_secs(1)
+            )
+            .await
+            .unwrap(),
+        [Claim::Done],
+        "confirmed after Redis came back"
+    );
+}

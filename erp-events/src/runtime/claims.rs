@@ -126,9 +126,11 @@ impl Idempotency {
         Ok(claim)
     }
 
-    /// Confirms what was handled and releases what was not.
-    pub(crate) async fn settle(&self, waiting: &Waiting<'_>, claims: ClaimBook) {
+    /// Confirms what was handled and releases what was not; returns whether every handled
+    /// event is confirmed (its offset may then be stored).
+    pub(crate) async fn settle(&self, waiting: &Waiting<'_>, claims: ClaimBook) -> bool {
         let owner = claims.owner.as_str();
+        let mut all_confirmed = true;
         if !claims.handled.is_empty() {
             let handled: Vec<String> = claims.handled.iter().cloned().collect();
             let confirm = || self.store.confirm(&handled, owner, self.done_ttl);
@@ -150,11 +152,14 @@ impl Idempotency {
                         );
                     }
                 }
-                Err(error) => warn!(
-                    %error,
-                    count = handled.len(),
-                    "handled events not confirmed before stopping; their claims expire with the lease"
-                ),
+                Err(error) => {
+                    all_confirmed = false;
+                    warn!(
+                        %error,
+                        count = handled.len(),
+                        "handled events not confirmed before stopping: not committed, so they are redelivered (their claims expire with the lease)"
+                    );
+                }
             }
         }
         let unstarted = claims
@@ -163,12 +168,12 @@ impl Idempotency {
             .filter(|(_, claim)| *claim == Claim::Acquired)
             .map(|(key, _)| key);
         let release: Vec<String> = claims.to_release.into_iter().chain(unstarted).collect();
-        if release.is_empty() {
-            return;
-        }
-        if let Err(error) = self.store.release(&release, owner).await {
+        if !release.is_empty()
+            && let Err(error) = self.store.release(&release, owner).await
+        {
             warn!(%error, count = release.len(), "claims not released; they expire with the lease");
         }
+        all_confirmed
     }
 }
 

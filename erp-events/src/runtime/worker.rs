@@ -1,8 +1,7 @@
 //! Processing one partition of one listener: records in order, each claimed, handled with
 //! retries or dead-lettered, and only then marked done for the transport. Claims are taken and
-//! confirmed per batch (one store round trip each, see [`crate::runtime::claims`]); a handled
-//! record whose offset is committed before its confirmation is never redelivered, so the order
-//! of the two does not matter.
+//! confirmed per batch (one store round trip each, see [`crate::runtime::claims`]), and a
+//! batch's offset is stored only once its handled records are confirmed `done`.
 //!
 //! A worker never panics on input and never reports an offset whose record was neither handled
 //! nor dead-lettered. When the idempotency store or the dead-letter topic is unreachable it
@@ -194,15 +193,19 @@ impl<L: Listener> ListenerRuntime<L> {
             }
             done = Some(record.offset());
         }
-        // Stored before the claims settle: a handled record is never redelivered, even while
-        // the store is unreachable and its confirmation waits.
-        if let Some(offset) = done {
+        // The `done` markers first, then the offsets (fail closed, DESIGN §5): while the store
+        // is unreachable nothing is committed past a record whose marker is not written, and a
+        // crash in between is a redelivery that the markers skip.
+        let confirmed = match &self.idempotency {
+            Some(idempotency) => {
+                idempotency
+                    .settle(&self.waiting(p, done.unwrap_or(-1)), claims)
+                    .await
+            }
+            None => true,
+        };
+        if let (Some(offset), true) = (done, confirmed) {
             p.offsets.store(p.topic, p.partition, offset);
-        }
-        if let Some(idempotency) = &self.idempotency {
-            idempotency
-                .settle(&self.waiting(p, done.unwrap_or(-1)), claims)
-                .await;
         }
         outcome
     }
