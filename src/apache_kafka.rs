@@ -16,10 +16,11 @@ pub struct ApacheKafka {
 impl ApacheKafka {
     /// Formats a fresh broker in `target/<folder>` and starts it.
     pub fn start(folder: &str) -> Self {
+        let [port, other_ports @ ..] = free_ports();
         let broker = ApacheKafka {
             home: workspace().join("target").join(folder),
-            port: free_port(),
-            other_ports: [free_port(), free_port(), free_port()],
+            port,
+            other_ports,
         };
         broker.run("start");
         broker
@@ -65,11 +66,12 @@ impl Drop for ApacheKafka {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
+/// Four distinct free loopback ports: each listener stays bound until all are picked (one
+/// closed before the next bind may be handed out again: CI once gave two listeners one port).
+fn free_ports() -> [u16; 4] {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let listeners = [bind(), bind(), bind(), bind()];
+    listeners.map(|listener| listener.local_addr().expect("a bound port").port())
 }
 
 fn workspace() -> &'static Path {
