@@ -499,8 +499,7 @@ async fn a_claim_retried_by_its_owner_is_its_own(store: Store) {
 #[derive(Clone)]
 struct HeldEffect {
     store: erp_events::RedisStore,
-    started: Arc<tokio::sync::Notify>,
-    go: Arc<tokio::sync::Notify>,
+    gate: Gate,
     outcome: Arc<Mutex<Option<Result<(), String>>>>,
 }
 
@@ -509,8 +508,7 @@ async fn held_effect(
     event: Envelope<InventoryMovement>,
     State(held): State<HeldEffect>,
 ) -> Result<(), HandlerError> {
-    held.started.notify_one();
-    held.go.notified().await;
+    held.gate.pass().await;
     let mut effect = ::redis::pipe();
     effect
         .cmd("HINCRBY")
@@ -532,8 +530,7 @@ async fn an_effect_after_the_claim_was_taken_over_is_not_applied() {
     let store = erp_events::RedisStore::new(&url).unwrap();
     let held = HeldEffect {
         store: store.clone(),
-        started: Arc::default(),
-        go: Arc::default(),
+        gate: Gate::default(),
         outcome: Arc::default(),
     };
     let lease = Duration::from_millis(300);
@@ -547,7 +544,7 @@ async fn an_effect_after_the_claim_was_taken_over_is_not_applied() {
         .start()
         .unwrap();
     let id = produce_new(&kafka, "SKU-H").await;
-    held.started.notified().await;
+    held.gate.started.notified().await;
     // The handler outlives its lease; another consumer takes the event over.
     tokio::time::sleep(lease + Duration::from_millis(200)).await;
     let key = idempotency_key("analytics", &id.parse().unwrap());
@@ -559,7 +556,7 @@ async fn an_effect_after_the_claim_was_taken_over_is_not_applied() {
             .unwrap(),
         [Claim::Acquired]
     );
-    held.go.notify_one();
+    held.gate.go.notify_one();
     let outcome = support::within(support::PATIENCE, "the held handler ends", async {
         loop {
             if let Some(outcome) = held.outcome.lock().unwrap().clone() {
@@ -590,11 +587,18 @@ async fn an_effect_after_the_claim_was_taken_over_is_not_applied() {
     );
 }
 
-/// Signals when it starts, then waits to be let go before it succeeds.
+/// Where a handler signals that it started, then waits to be let go.
 #[derive(Clone, Default)]
 struct Gate {
     started: Arc<tokio::sync::Notify>,
     go: Arc<tokio::sync::Notify>,
+}
+
+impl Gate {
+    async fn pass(&self) {
+        self.started.notify_one();
+        self.go.notified().await;
+    }
 }
 
 #[erp_listener(group = "analytics", retries = 0)]
@@ -602,8 +606,7 @@ async fn gated(
     _event: Envelope<InventoryMovement>,
     State(gate): State<Gate>,
 ) -> Result<(), HandlerError> {
-    gate.started.notify_one();
-    gate.go.notified().await;
+    gate.pass().await;
     Ok(())
 }
 
