@@ -18,7 +18,7 @@ pub enum BrokerKind {
     Apache,
 }
 
-/// A broker holding the measured topics and their dead-letter topics.
+/// A broker holding `topic` and its dead-letter topic with `partitions` partitions each.
 pub struct Broker {
     /// The cluster.
     pub kafka: Kafka,
@@ -26,19 +26,14 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Starts a fresh broker of `kind` with `topics` and their dead-letter topics, of
-    /// `partitions` partitions each.
-    pub async fn start(kind: BrokerKind, topics: &[&str], partitions: i32) -> Self {
+    /// Starts a fresh broker of `kind` with the measured topic.
+    pub async fn start(kind: BrokerKind, topic: &str, partitions: i32) -> Self {
         let catalog = erp_events::catalog!();
-        let names: Vec<String> = topics
-            .iter()
-            .flat_map(|topic| [topic.to_string(), catalog.dead_letter_topic(topic)])
-            .collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let dead_letter_topic = catalog.dead_letter_topic(topic);
         match kind {
             BrokerKind::Embedded => {
                 let broker = EmbeddedBroker::new(1).expect("embedded broker");
-                for name in &names {
+                for name in [topic, &dead_letter_topic] {
                     broker.create_topic(name, partitions).expect("topic");
                 }
                 Broker {
@@ -50,7 +45,7 @@ impl Broker {
                 let apache = ApacheKafka::start("kafka-bench");
                 let kafka = Kafka::connect(&Brokers::External(apache.bootstrap()), catalog)
                     .expect("connect");
-                create_topics(&kafka, &names, partitions).await;
+                create_topics(&kafka, &[topic, &dead_letter_topic], partitions).await;
                 Broker {
                     kafka,
                     _apache: Some(apache),
