@@ -45,6 +45,33 @@ async fn produce_new(kafka: &erp_events::Kafka, product: &str) -> String {
     id
 }
 
+/// Publishes one event (quantity 1) of `product` to partitions 0 and 1, then a sentinel to
+/// each, and waits until `probe` saw both sentinels (so each copy was handled or skipped);
+/// returns the event's id.
+async fn one_event_on_two_partitions(
+    kafka: &erp_events::Kafka,
+    probe: &Probe,
+    product: &str,
+) -> String {
+    let id = new_id();
+    let value = envelope_json(&id, &movement(product, 1));
+    produce_to(kafka, TOPIC, 0, "copy-a", &value).await;
+    produce_to(kafka, TOPIC, 1, "copy-b", &value).await;
+    let sentinels = [new_id(), new_id()];
+    for (partition, sentinel) in (0..).zip(&sentinels) {
+        let value = envelope_json(sentinel, &movement(product, 2));
+        produce_to(kafka, TOPIC, partition, "sentinel", &value).await;
+    }
+    probe
+        .wait_until("both sentinels", |calls| {
+            sentinels
+                .iter()
+                .all(|s| calls.iter().any(|c| c.event_id.to_string() == *s))
+        })
+        .await;
+    id
+}
+
 /// Runs a scenario once with each store.
 macro_rules! with_each_store {
     ($($scenario:ident),* $(,)?) => {
@@ -79,6 +106,7 @@ with_each_store!(
     event_ids_that_are_not_uuids_never_reach_the_store,
     an_expired_holder_cannot_delete_another_claim_or_its_done,
     a_claim_retried_by_its_owner_is_its_own,
+    a_handler_running_past_its_lease_is_not_run_twice,
 );
 
 type Store = Arc<dyn IdempotencyStore>;
@@ -271,34 +299,7 @@ async fn consumers_racing_for_one_event_run_one_handler(store: Store) {
         .listener(slow.with_state(probe.clone()))
         .start()
         .unwrap();
-    let id = new_id();
-    let value = envelope_json(&id, &movement("SKU-4", 1));
-    produce_to(&kafka, TOPIC, 0, "copy-a", &value).await;
-    produce_to(&kafka, TOPIC, 1, "copy-b", &value).await;
-    let sentinels = [new_id(), new_id()];
-    produce_to(
-        &kafka,
-        TOPIC,
-        0,
-        "copy-a",
-        &envelope_json(&sentinels[0], &movement("A", 2)),
-    )
-    .await;
-    produce_to(
-        &kafka,
-        TOPIC,
-        1,
-        "copy-b",
-        &envelope_json(&sentinels[1], &movement("B", 2)),
-    )
-    .await;
-    probe
-        .wait_until("both sentinels", |calls| {
-            sentinels
-                .iter()
-                .all(|s| calls.iter().any(|c| c.event_id.to_string() == *s))
-        })
-        .await;
+    let id = one_event_on_two_partitions(&kafka, &probe, "SKU-4").await;
     let report = &running.shutdown().await[0];
     assert_eq!(
         probe
@@ -309,6 +310,41 @@ async fn consumers_racing_for_one_event_run_one_handler(store: Store) {
         1
     );
     assert_eq!(report.counts.duplicates, 1);
+}
+
+async fn a_handler_running_past_its_lease_is_not_run_twice(store: Store) {
+    // The same event on two partitions: the worker that claims it first holds it for four
+    // leases; its lease is renewed while the handler runs, so the other never takes it over.
+    #[erp_listener(group = "search-sync", retries = 0, concurrency = 4)]
+    async fn outlasting(
+        event: Envelope<InventoryMovement>,
+        State(probe): State<Probe>,
+    ) -> Result<(), HandlerError> {
+        if event.payload.quantity == 1 {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+        }
+        probe.call(&event)
+    }
+    let kafka = kafka();
+    let probe = Probe::succeeding();
+    let lease = Duration::from_millis(300);
+    let running = App::new(&kafka)
+        .idempotency_store(store)
+        .idempotency_settings(IdempotencySettings {
+            lease,
+            ..IdempotencySettings::default()
+        })
+        .listener(outlasting.with_state(probe.clone()))
+        .start()
+        .unwrap();
+    let id = one_event_on_two_partitions(&kafka, &probe, "SKU-L").await;
+    let report = &running.shutdown().await[0];
+    let runs = probe
+        .calls()
+        .iter()
+        .filter(|c| c.event_id.to_string() == id)
+        .count();
+    assert_eq!((runs, report.counts.duplicates), (1, 1), "{report:?}");
 }
 
 async fn the_done_marker_expires_after_its_ttl(store: Store) {
@@ -377,6 +413,15 @@ impl IdempotencyStore for RecordingStore {
         self.keys.lock().unwrap().extend_from_slice(keys);
         self.inner.release(keys, owner)
     }
+    fn renew<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, ()> {
+        self.keys.lock().unwrap().extend_from_slice(keys);
+        self.inner.renew(keys, owner, lease)
+    }
 }
 
 async fn event_ids_that_are_not_uuids_never_reach_the_store(store: Store) {
@@ -424,10 +469,16 @@ async fn an_expired_holder_cannot_delete_another_claim_or_its_done(store: Store)
     // The slow holder's lease ran out: another takes the event over.
     assert_eq!(claim("next").await.unwrap(), [Claim::Acquired]);
     store.release(keys, "slow").await.unwrap();
+    // Nor can its renewals cut the new claim's lease short.
+    store
+        .renew(keys, "slow", Duration::from_millis(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(
         claim("third").await.unwrap(),
         [Claim::InProgress],
-        "the late holder's release left the new claim alone"
+        "the late holder's release and renewal left the new claim alone"
     );
     assert_eq!(
         store
@@ -545,10 +596,17 @@ async fn an_effect_after_the_claim_was_taken_over_is_not_applied() {
         .unwrap();
     let id = produce_new(&kafka, "SKU-H").await;
     held.gate.started.notified().await;
-    // The handler outlives its lease; another consumer takes the event over.
-    tokio::time::sleep(lease + Duration::from_millis(200)).await;
+    // The claim runs out while the handler is held (as it does when the holder's renewals
+    // cannot reach Redis for a lease), and another consumer takes the event over.
     let key = idempotency_key("analytics", &id.parse().unwrap());
     let keys = std::slice::from_ref(&key);
+    let mut connection = store.connection();
+    let expired: i64 = ::redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(expired, 1, "the handler held its claim");
     assert_eq!(
         store
             .claim(keys, "the next consumer", Duration::from_secs(30))
@@ -577,6 +635,9 @@ async fn an_effect_after_the_claim_was_taken_over_is_not_applied() {
         .await
         .unwrap();
     assert_eq!(count, None, "nothing applied");
+    // The old holder renewed its claims while its handler was held; had that touched the new
+    // claim, its 30 s lease would now be the old one's 300 ms, run out by now.
+    tokio::time::sleep(lease * 2).await;
     assert_eq!(
         store
             .claim(keys, "a third", Duration::from_secs(1))

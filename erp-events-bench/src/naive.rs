@@ -64,4 +64,13 @@ impl IdempotencyStore for NaiveRedisStore {
     fn release<'a>(&'a self, _keys: &'a [String], _owner: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(std::future::ready(Ok(())))
     }
+
+    fn renew<'a>(
+        &'a self,
+        _keys: &'a [String],
+        _owner: &'a str,
+        _lease: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }

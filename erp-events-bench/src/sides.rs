@@ -300,12 +300,13 @@ pub async fn consume_deduplicated(
     measurement
 }
 
-/// Our listener with the Redis store (the scripts it calls: `EVALSHA`, and `EVAL` once).
+/// Our listener with the Redis store (its claims' `SET`s and the scripts it calls: `EVALSHA`, and
+/// `EVAL` once).
 pub async fn consume_redis(bootstrap: &str, backlog: usize, live: usize, url: &str) -> Measurement {
     let store = RedisStore::new(url).expect("redis");
     let work = RedisWork::start(url).await;
     let measurement = consume_deduplicated(bootstrap, backlog, live, store).await;
-    work.report("Redis store", &["evalsha", "eval"], backlog + live)
+    work.report("Redis store", &["evalsha", "eval", "set"], backlog + live)
         .await;
     forget_keys(url).await;
     measurement

@@ -180,6 +180,22 @@ impl IdempotencyStore for MemoryStore {
         });
         Box::pin(std::future::ready(Ok(())))
     }
+
+    fn renew<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, ()> {
+        self.with_entries(|entries, now| {
+            for key in keys {
+                if entries.found(key, owner, now) == Found::Own {
+                    entries.set(key, Holder::Owner(owner.to_owned()), now + lease);
+                }
+            }
+        });
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! confirmed after its handler.
 //!
 //! Per record: `erp:idem:<group>:<eventId>` is claimed before the handler, its value the
-//! claimer's owner token, for a lease; on success the value becomes `done` with a TTL; on
+//! claimer's owner token, for a lease that is renewed while the claimer works (so the lease
+//! bounds how long a crashed holder blocks its events, not how long a handler may run); on success the value becomes `done` with a TTL; on
 //! failure the key is deleted so the retry or redelivery runs. A record that finds `done` is a
 //! duplicate (skipped, its offset committed); one that finds another owner's token waits until
 //! that holder finishes or its lease runs out. Claims are fenced: confirming and releasing act
@@ -131,6 +132,15 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     /// claims and `done` markers stay.
     fn release<'a>(&'a self, keys: &'a [String], owner: &'a str) -> StoreFuture<'a, ()>;
 
+    /// Extends each of `owner`'s claims among `keys` to `lease` from now (called while their
+    /// handlers run, so a claim outlives its holder only by `lease`); other keys stay as they are.
+    fn renew<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, ()>;
+
     /// Answers when the store is reachable (checked before an application starts).
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
@@ -142,8 +152,9 @@ pub trait IdempotencyStore: Send + Sync + 'static {
 pub struct IdempotencySettings {
     /// How long a `done` marker is kept (24 h by default).
     pub done_ttl: Duration,
-    /// How long a claim is held before its handler has finished, on top of the time the
-    /// listener's retries may take; after it, a crashed holder's event can run elsewhere.
+    /// How long a claim outlives its holder: claims are renewed while their handlers run (every
+    /// third of the lease), so after a crash (or while the holder cannot reach the store) its
+    /// events can run elsewhere after this, on top of the time the listener's retries may take.
     pub lease: Duration,
 }
 
@@ -183,6 +194,15 @@ impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
 
     fn release<'a>(&'a self, keys: &'a [String], owner: &'a str) -> StoreFuture<'a, ()> {
         (**self).release(keys, owner)
+    }
+
+    fn renew<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, ()> {
+        (**self).renew(keys, owner, lease)
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {

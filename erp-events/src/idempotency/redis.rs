@@ -1,6 +1,6 @@
 //! The Redis store: claims shared by every process of a group. Per batch, claims are one
-//! pipeline of `SET … NX GET` (whatever it finds says whose the key is), confirmations and
-//! releases one server-side script call each, fenced by the owner token.
+//! pipeline of `SET … NX GET` (whatever it finds says whose the key is), confirmations,
+//! renewals and releases one server-side script call each, fenced by the owner token.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -20,6 +20,8 @@ pub struct RedisStore {
 
 /// Marks each key (KEYS) that is free or the owner's (ARGV[1]) `done` for the TTL (ARGV[2],
 /// ms); answers per key 0 (confirmed), 1 (`done` already) or 2 (another owner's: left alone).
+/// Scripts write with `PSETEX` (`SET … PX`), so that `INFO commandstats` tells the claims'
+/// `SET`s, which the store sends itself, from the writes inside its scripts (counted in theirs).
 static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -27,7 +29,7 @@ local found = {}
 for i, key in ipairs(KEYS) do
   local holder = redis.call('GET', key)
   if not holder or holder == ARGV[1] then
-    redis.call('SET', key, 'done', 'PX', ARGV[2])
+    redis.call('PSETEX', key, ARGV[2], 'done')
     found[i] = 0
   elseif holder == 'done' then
     found[i] = 1
@@ -47,6 +49,20 @@ static RELEASE: LazyLock<Script> = LazyLock::new(|| {
 for _, key in ipairs(KEYS) do
   if redis.call('GET', key) == ARGV[1] then
     redis.call('DEL', key)
+  end
+end
+return 0
+",
+    )
+});
+
+/// Extends each key (KEYS) that is the owner's (ARGV[1]) to the lease (ARGV[2], ms).
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('PEXPIRE', key, ARGV[2])
   end
 end
 return 0
@@ -74,7 +90,7 @@ while at <= #ARGV do
   redis.call(unpack(ARGV, at + 1, at + count))
   at = at + count + 1
 end
-redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2])
+redis.call('PSETEX', KEYS[1], ARGV[2], 'done')
 return 1
 ",
     )
@@ -236,6 +252,19 @@ impl IdempotencyStore for RedisStore {
 
     fn release<'a>(&'a self, keys: &'a [String], owner: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move { self.run(RELEASE.key(keys).arg(owner), keys).await.map(drop) })
+    }
+
+    fn renew<'a>(
+        &'a self,
+        keys: &'a [String],
+        owner: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut invocation = RENEW.key(keys);
+            invocation.arg(owner).arg(millis(lease));
+            self.run(&invocation, keys).await.map(drop)
+        })
     }
 }
 

@@ -1,16 +1,21 @@
 //! Claims of an idempotent listener's records: taken per batch in one store call, resolved per
-//! record (waiting while another consumer holds one), confirmed or released per batch.
-//! Fail-closed: while the store is unreachable the partition waits; nothing runs unchecked.
+//! record (waiting while another consumer holds one), renewed while the batch is worked on,
+//! confirmed as each record is handled (the records handled while one confirmation is in flight
+//! go together in the next) and released per batch. Fail-closed: while the store is
+//! unreachable the partition waits; nothing runs unchecked.
 
 use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
 use crate::core::listener::ListenerOptions;
 use crate::idempotency::{
-    Claim, Confirmation, IdempotencySettings, IdempotencyStore, StoreFuture, owner_token,
+    Claim, Confirmation, IdempotencySettings, IdempotencyStore, StoreError, StoreFuture,
+    owner_token,
 };
 use crate::runtime::stop::{Stopped, WAIT, Waiting, sleep_unless_stopped, until_it_works};
 
@@ -21,21 +26,35 @@ pub(crate) struct Idempotency {
     lease: Duration,
 }
 
+/// Handled records whose `done` markers are asked for in one store call: the batch's
+/// confirmations go out in groups of this many as its records are handled (one group in flight
+/// while the next fills), and the rest when it settles. So at most twice this many handled
+/// records of a partition wait for their markers at any time, which bounds what a crash
+/// repeats, while a busy listener still confirms many records per call.
+const CONFIRM_GROUP: usize = 8;
+
 /// Claims of one batch: its owner token, what each key found, and what became of it.
 #[derive(Default)]
 pub(crate) struct ClaimBook {
     owner: String,
+    keys: Vec<String>,
     found: HashMap<String, Claim>,
     handled: HashSet<String>,
+    /// Handled, and their `done` markers not asked for yet.
+    unconfirmed: Vec<String>,
+    /// The group of confirmations in flight.
+    confirming: Option<JoinHandle<Answered>>,
+    /// A confirmation failed: the rest wait for the batch to settle, which retries them.
+    store_failed: bool,
+    /// Confirmations that found another owner's claim.
+    lost: usize,
     to_release: Vec<String>,
 }
 
-impl ClaimBook {
-    /// `key`'s event was handled: its claim becomes `done` when the batch settles.
-    pub(crate) fn handled(&mut self, key: Option<String>) {
-        self.handled.extend(key);
-    }
+/// Keys, and what confirming them found.
+type Answered = (Vec<String>, Result<Vec<Confirmation>, StoreError>);
 
+impl ClaimBook {
     /// `key`'s event was not handled (dead-lettered, or stopped): its claim is released so a
     /// redelivery runs.
     pub(crate) fn release(&mut self, key: Option<String>) {
@@ -45,6 +64,11 @@ impl ClaimBook {
     /// The token the batch's claims are held by.
     pub(crate) fn owner(&self) -> &str {
         &self.owner
+    }
+
+    /// The batch's keys and owner, for [`Idempotency::keep_alive`]; `None` without claims.
+    pub(crate) fn lease(&self) -> Option<(Vec<String>, String)> {
+        (!self.keys.is_empty()).then(|| (self.keys.clone(), self.owner.clone()))
     }
 }
 
@@ -85,10 +109,67 @@ impl Idempotency {
         let claim = || self.store.claim(&keys, &owner, self.lease);
         let found = fail_closed(waiting, "claim", claim).await?;
         Ok(ClaimBook {
-            found: keys.into_iter().zip(found).collect(),
+            found: keys.iter().cloned().zip(found).collect(),
+            keys,
             owner,
             ..ClaimBook::default()
         })
+    }
+
+    /// Renews `owner`'s claims among `keys` every third of the lease, for as long as it is
+    /// polled (alongside the batch's work), so they run out only a lease after this process
+    /// stops renewing them (a crash, or the store out of reach), however long handlers take.
+    pub(crate) async fn keep_alive(&self, (keys, owner): (Vec<String>, String)) -> Infallible {
+        let every = (self.lease / 3).max(Duration::from_millis(10));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(error) = self.store.renew(&keys, &owner, self.lease).await {
+                warn!(%error, count = keys.len(), "claims not renewed; unless a later renewal lands, they run out with their lease and another consumer may take their events over");
+            }
+        }
+    }
+
+    /// `key`'s event was handled: its `done` marker is asked for with the next group of
+    /// [`CONFIRM_GROUP`] (waiting for the group in flight before sending another), or when the
+    /// batch settles.
+    pub(crate) async fn handled(&self, claims: &mut ClaimBook, key: Option<String>) {
+        let Some(key) = key else { return };
+        claims.handled.insert(key.clone());
+        claims.unconfirmed.push(key);
+        if claims.store_failed || claims.unconfirmed.len() < CONFIRM_GROUP {
+            return;
+        }
+        self.collect(claims).await;
+        if !claims.store_failed {
+            let keys = std::mem::take(&mut claims.unconfirmed);
+            let (store, owner, ttl) = (self.store.clone(), claims.owner.clone(), self.done_ttl);
+            claims.confirming = Some(tokio::spawn(async move {
+                let answer = store.confirm(&keys, &owner, ttl).await;
+                (keys, answer)
+            }));
+        }
+    }
+
+    /// Waits for the confirmation in flight and books its answer.
+    async fn collect(&self, claims: &mut ClaimBook) {
+        let Some(confirming) = claims.confirming.take() else {
+            return;
+        };
+        match confirming.await {
+            Ok((_, Ok(confirmations))) => claims.lost += lost(&confirmations),
+            Ok((keys, Err(error))) => {
+                debug!(%error, "confirmation failed; retried when the batch settles");
+                claims.unconfirmed.extend(keys);
+                claims.store_failed = true;
+            }
+            // The store panicked: which keys it confirmed is unknown, so all the batch's handled
+            // keys are confirmed again (a confirmation of one's own `done` finds it done).
+            Err(error) => {
+                error!(%error, "confirmation task failed; confirming the batch again");
+                claims.unconfirmed = claims.handled.iter().cloned().collect();
+                claims.store_failed = true;
+            }
+        }
     }
 
     /// Decides a record's claim: the batch's answer, or (for a key seen earlier in the batch,
@@ -126,41 +207,37 @@ impl Idempotency {
         Ok(claim)
     }
 
-    /// Confirms what was handled and releases what was not; returns whether every handled
-    /// event is confirmed (its offset may then be stored).
-    pub(crate) async fn settle(&self, waiting: &Waiting<'_>, claims: ClaimBook) -> bool {
+    /// Confirms what was handled and not confirmed yet, and releases what was not handled;
+    /// returns whether every handled event is confirmed (its offset may then be stored).
+    pub(crate) async fn settle(&self, waiting: &Waiting<'_>, mut claims: ClaimBook) -> bool {
+        self.collect(&mut claims).await;
         let owner = claims.owner.as_str();
         let mut all_confirmed = true;
-        if !claims.handled.is_empty() {
-            let handled: Vec<String> = claims.handled.iter().cloned().collect();
-            let confirm = || self.store.confirm(&handled, owner, self.done_ttl);
+        if !claims.unconfirmed.is_empty() {
+            let unconfirmed = &claims.unconfirmed;
+            let confirm = || self.store.confirm(unconfirmed, owner, self.done_ttl);
             let confirmed = match fail_closed(waiting, "confirm", confirm).await {
                 Ok(confirmations) => Ok(confirmations),
                 // Stopping: one last try, so finished work is not left claimed until the lease ends.
                 Err(Stopped) => confirm().await,
             };
             match confirmed {
-                Ok(confirmations) => {
-                    let lost = confirmations
-                        .iter()
-                        .filter(|found| **found == Confirmation::Lost)
-                        .count();
-                    if lost > 0 {
-                        warn!(
-                            lost,
-                            "handled events whose claims expired while their handlers ran: another consumer took them over, so they may run twice (raise the lease)"
-                        );
-                    }
-                }
+                Ok(confirmations) => claims.lost += lost(&confirmations),
                 Err(error) => {
                     all_confirmed = false;
                     warn!(
                         %error,
-                        count = handled.len(),
+                        count = unconfirmed.len(),
                         "handled events not confirmed before stopping: not committed, so they are redelivered (their claims expire with the lease)"
                     );
                 }
             }
+        }
+        if claims.lost > 0 {
+            warn!(
+                lost = claims.lost,
+                "handled events whose claims expired while their handlers ran: another consumer took them over, so they may run twice (raise the lease)"
+            );
         }
         let unstarted = claims
             .found
@@ -175,6 +252,14 @@ impl Idempotency {
         }
         all_confirmed
     }
+}
+
+/// How many confirmations found another owner's claim.
+fn lost(confirmations: &[Confirmation]) -> usize {
+    confirmations
+        .iter()
+        .filter(|found| **found == Confirmation::Lost)
+        .count()
 }
 
 /// Calls the store until it answers, backing off while it is unreachable (fail-closed).
@@ -238,6 +323,15 @@ mod tests {
 
         fn release<'a>(&'a self, keys: &'a [String], owner: &'a str) -> StoreFuture<'a, ()> {
             self.store.release(keys, owner)
+        }
+
+        fn renew<'a>(
+            &'a self,
+            keys: &'a [String],
+            owner: &'a str,
+            lease: Duration,
+        ) -> StoreFuture<'a, ()> {
+            self.store.renew(keys, owner, lease)
         }
     }
 

@@ -1,7 +1,8 @@
 //! Processing one partition of one listener: records in order, each claimed, handled with
-//! retries or dead-lettered, and only then marked done for the transport. Claims are taken and
-//! confirmed per batch (one store round trip each, see [`crate::runtime::claims`]), and a
-//! batch's offset is stored only once its handled records are confirmed `done`.
+//! retries or dead-lettered, and only then marked done for the transport. Claims are taken per
+//! batch (one store round trip, see [`crate::runtime::claims`]), renewed while the batch is
+//! worked on and confirmed `done` as their records are handled, and a batch's offset is stored
+//! only once its handled records are confirmed.
 //!
 //! A worker never panics on input and never reports an offset whose record was neither handled
 //! nor dead-lettered. When the idempotency store or the dead-letter topic is unreachable it
@@ -66,10 +67,13 @@ pub(crate) trait RecordSource: Send {
     fn ready_record(&mut self) -> Option<Self::Record>;
 }
 
+/// A record's envelope, or why it could not be read.
+type Decoded<E> = Result<Envelope<E>, DecodeError>;
+
 /// A record as its batch prepared it: decoded, its idempotency key (for an idempotent
 /// listener), and its producer's trace.
 struct Incoming<E> {
-    decoded: Result<Envelope<E>, DecodeError>,
+    decoded: Decoded<E>,
     key: Option<String>,
     parent: Option<TraceContext>,
 }
@@ -128,7 +132,7 @@ impl<L: Listener> ListenerRuntime<L> {
         busy: &Busy,
         batch: &[R],
     ) -> Result<(), Stopped> {
-        let decoded: Vec<Result<Envelope<L::Event>, DecodeError>> = batch
+        let decoded: Vec<Decoded<L::Event>> = batch
             .iter()
             .map(|record| Envelope::decode_event(record.value().unwrap_or_default()))
             .collect();
@@ -140,7 +144,7 @@ impl<L: Listener> ListenerRuntime<L> {
                 Some(idempotency_key(L::GROUP, &envelope.event_id))
             })
             .collect();
-        let mut claims = match &self.idempotency {
+        let claims = match &self.idempotency {
             Some(idempotency) => {
                 let offset = batch.first().map_or(-1, ConsumedRecord::offset);
                 idempotency
@@ -149,6 +153,30 @@ impl<L: Listener> ListenerRuntime<L> {
             }
             None => ClaimBook::default(),
         };
+        let renewal = self.idempotency.as_ref().zip(claims.lease());
+        let work = self.work_through(p, busy, batch, decoded, keys, claims);
+        match renewal {
+            // The claims are renewed for as long as the batch is worked on.
+            Some((idempotency, lease)) => tokio::select! {
+                biased;
+                outcome = work => outcome,
+                never = idempotency.keep_alive(lease) => match never {},
+            },
+            None => work.await,
+        }
+    }
+
+    /// Handles the claimed batch's records in order, then settles their claims and stores the
+    /// offset of the last one done.
+    async fn work_through<R: ConsumedRecord + Sync>(
+        &self,
+        p: &Partition,
+        busy: &Busy,
+        batch: &[R],
+        decoded: Vec<Decoded<L::Event>>,
+        keys: Vec<Option<String>>,
+        mut claims: ClaimBook,
+    ) -> Result<(), Stopped> {
         let mut outcome = Ok(());
         let mut done = None;
         for ((record, envelope), key) in batch.iter().zip(decoded).zip(keys) {
@@ -255,7 +283,9 @@ impl<L: Listener> ListenerRuntime<L> {
             .await
         {
             Ok(Attempts::Succeeded) => {
-                claims.handled(key);
+                if let Some(idempotency) = &self.idempotency {
+                    idempotency.handled(claims, key).await;
+                }
                 Ok(Outcome::Handled)
             }
             Ok(Attempts::GaveUp { error, attempts }) => {
