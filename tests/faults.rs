@@ -66,6 +66,8 @@ async fn a_second_signal_stops_at_once_without_waiting_for_the_handler_in_progre
         // Longer than the shutdown timeout (30 s): a graceful stop gives up on it only then.
         .env("EFFECT_HOLD_MS", "600000")
         .env_remove("ERP_IN_PROCESS_TOPICS")
+        // Its store is REDIS_URL's server, not the cluster the suite may also have.
+        .env_remove("ERP_REDIS_CLUSTER_NODES")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start the effect-counter consumer");
@@ -159,6 +161,8 @@ fn start_consumer(kafka: &Kafka, redis: &str, effects: &str, mode: &str, run: &s
         .env("EFFECT_MODE", mode)
         .env("EFFECT_PRODUCTS", run)
         .env_remove("ERP_IN_PROCESS_TOPICS")
+        // Its store is REDIS_URL's server, not the cluster the suite may also have.
+        .env_remove("ERP_REDIS_CLUSTER_NODES")
         .spawn()
         .expect("start the effect-counter consumer")
 }

@@ -1,5 +1,5 @@
 //! Idempotent dispatch, one behavioural suite run against both stores: the in-memory store and a
-//! real Redis (`REDIS_URL`). Each scenario goes through Kafka (the embedded broker).
+//! real Redis, one server (`REDIS_URL`) and a Redis Cluster (`ERP_REDIS_CLUSTER_NODES`). Each scenario goes through Kafka (the embedded broker).
 
 mod support;
 
@@ -14,7 +14,7 @@ use erp_events::{
     App, Envelope, HandlerError, IdempotencySettings, ListenerExt, State, erp_listener,
 };
 use rdkafka::Message;
-use support::services::redis_url;
+use support::services::{redis_cluster_nodes, redis_url};
 use support::{
     Probe, committed, envelope_json, kafka, probed_once, produce_raw, produce_to, read_records,
 };
@@ -89,6 +89,18 @@ macro_rules! with_each_store {
                 async fn $scenario() {
                     if let Some(url) = super::redis_url(stringify!($scenario)) {
                         let store = erp_events::RedisStore::new(&url).unwrap();
+                        super::$scenario(std::sync::Arc::new(store)).await;
+                    }
+                }
+            )*
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    if let Some(nodes) = super::redis_cluster_nodes(stringify!($scenario)) {
+                        let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+                        let store = erp_events::RedisStore::cluster(&nodes).unwrap();
                         super::$scenario(std::sync::Arc::new(store)).await;
                     }
                 }
@@ -563,7 +575,7 @@ async fn held_effect(
     let mut effect = ::redis::pipe();
     effect
         .cmd("HINCRBY")
-        .arg("erp:test:held-effects")
+        .arg(HELD_EFFECTS)
         .arg(event.event_id.to_string())
         .arg(1)
         .ignore();
@@ -572,13 +584,29 @@ async fn held_effect(
     applied.map_err(HandlerError::permanent)
 }
 
+/// Where `held_effect` counts its effects: in the `analytics` group's hash slot, which a script
+/// on a Redis Cluster may reach beside the group's claims.
+const HELD_EFFECTS: &str = "erp:test:{analytics}:held-effects";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_effect_after_the_claim_was_taken_over_is_not_applied() {
-    let Some(url) = redis_url("an_effect_after_the_claim_was_taken_over_is_not_applied") else {
-        return;
-    };
+    let test = "an_effect_after_the_claim_was_taken_over_is_not_applied";
+    if let Some(url) = redis_url(test) {
+        effect_after_takeover(erp_events::RedisStore::new(&url).unwrap()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_an_effect_after_the_claim_was_taken_over_is_not_applied() {
+    let test = "on_a_cluster_an_effect_after_the_claim_was_taken_over_is_not_applied";
+    if let Some(nodes) = redis_cluster_nodes(test) {
+        let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+        effect_after_takeover(erp_events::RedisStore::cluster(&nodes).unwrap()).await;
+    }
+}
+
+async fn effect_after_takeover(store: erp_events::RedisStore) {
     let kafka = kafka();
-    let store = erp_events::RedisStore::new(&url).unwrap();
     let held = HeldEffect {
         store: store.clone(),
         gate: Gate::default(),
@@ -629,7 +657,7 @@ async fn an_effect_after_the_claim_was_taken_over_is_not_applied() {
     assert!(error.contains("another consumer holds it"), "{error}");
     let mut connection = store.connection();
     let count: Option<i64> = ::redis::cmd("HGET")
-        .arg("erp:test:held-effects")
+        .arg(HELD_EFFECTS)
         .arg(&id)
         .query_async(&mut connection)
         .await

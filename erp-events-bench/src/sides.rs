@@ -413,7 +413,7 @@ async fn forget_keys(url: &str) {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
-            .arg("erp:idem:search-sync:*")
+            .arg("erp:idem:{search-sync}:*")
             .arg("COUNT")
             .arg(10_000)
             .query_async(&mut connection)

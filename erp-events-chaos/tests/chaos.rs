@@ -56,6 +56,7 @@ impl Chaos {
         let process = Command::new(env!("CARGO_BIN_EXE_chaos-member"))
             .env("KAFKA_BROKERS", &self.brokers)
             .env("REDIS_URL", &self.redis_url)
+            .env_remove("ERP_REDIS_CLUSTER_NODES")
             .env("CHAOS_RUN", &self.run)
             .env("CHAOS_MEMBER", name)
             .env("RUST_BACKTRACE", "0")

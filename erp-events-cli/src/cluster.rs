@@ -33,6 +33,7 @@ pub async fn connect(catalog: &Catalog) -> Result<Kafka, Failure> {
     }
     // Only Kafka: the tool needs neither the idempotency store nor in-process topics.
     config.redis_url = None;
+    config.redis_cluster_nodes.clear();
     config.in_process = InProcessTopics::None;
     let app = App::from_config(&config, catalog)
         .map_err(Failure::usage)?

@@ -75,7 +75,7 @@ pub use app::{App, AppError, ListenerReport, Running};
 pub use core::catalog::{self, Catalog, DEFAULT_DEAD_LETTER_SUFFIX, Topic};
 pub use core::config::{
     Brokers, Config, HEALTH_ADDR_VAR, IN_PROCESS_TOPICS_VAR, InProcessTopics, KAFKA_BROKERS_VAR,
-    REDIS_CA_VAR, REDIS_URL_VAR,
+    REDIS_CA_VAR, REDIS_CLUSTER_NODES_VAR, REDIS_URL_VAR,
 };
 pub use core::context::EventContext;
 pub use core::envelope::{DecodeError, Envelope};

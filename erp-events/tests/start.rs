@@ -35,6 +35,21 @@ async fn an_unreachable_broker_is_an_error_at_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_idempotency_store_is_an_error_at_start() {
     let config = config(Brokers::Embedded, Some("redis://127.0.0.1:9"));
+    store_unreachable_at_start(config, "REDIS_URL").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_cluster_is_an_error_at_start() {
+    let config = Config {
+        redis_cluster_nodes: vec!["redis://127.0.0.1:9".into()],
+        ..config(Brokers::Embedded, None)
+    };
+    store_unreachable_at_start(config, "ERP_REDIS_CLUSTER_NODES").await;
+}
+
+/// An application on `config` fails to get ready within a bounded wait, saying the store is
+/// unreachable and naming `variable`.
+async fn store_unreachable_at_start(config: Config, variable: &str) {
     let app = App::from_config(&config, erp_events::catalog!())
         .unwrap()
         .ready_timeout(Duration::from_secs(2));
@@ -45,7 +60,32 @@ async fn an_unreachable_idempotency_store_is_an_error_at_start() {
         matches!(error, AppError::StoreUnreachable { .. }),
         "{error:?}"
     );
-    assert!(error.to_string().contains("REDIS_URL"), "{error}");
+    assert!(error.to_string().contains(variable), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_configuration_that_cannot_work_is_an_error_that_says_what_to_change() {
+    let cluster = vec!["redis://127.0.0.1:7001".to_owned()];
+    let both = Config {
+        redis_cluster_nodes: cluster.clone(),
+        ..config(Brokers::Embedded, Some("redis://127.0.0.1:6379"))
+    };
+    let cluster_with_ca = Config {
+        redis_cluster_nodes: cluster,
+        redis_ca: Some("ca.pem".into()),
+        ..config(Brokers::Embedded, None)
+    };
+    for (config, named) in [
+        (both, ["REDIS_URL", "ERP_REDIS_CLUSTER_NODES"]),
+        (cluster_with_ca, ["ERP_REDIS_CA_LOCATION", "SSL_CERT_FILE"]),
+    ] {
+        let Err(error) = App::from_config(&config, erp_events::catalog!()) else {
+            panic!("an application on {config:?}");
+        };
+        assert!(matches!(error, AppError::Store(_)), "{error:?}");
+        let shown = error.to_string();
+        assert!(named.iter().all(|name| shown.contains(name)), "{shown}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

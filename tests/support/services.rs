@@ -10,6 +10,13 @@ pub fn redis_url(test: &str) -> Option<String> {
     required_service("REDIS_URL", test)
 }
 
+/// The Redis Cluster under test, its seed nodes from `ERP_REDIS_CLUSTER_NODES`
+/// (`scripts/redis-cluster nodes`); `None` as for [`redis_url`].
+pub fn redis_cluster_nodes(test: &str) -> Option<Vec<String>> {
+    let nodes = required_service("ERP_REDIS_CLUSTER_NODES", test)?;
+    Some(nodes.split(',').map(str::to_owned).collect())
+}
+
 /// The external broker under test, from `KAFKA_BROKERS`; `None` as for [`redis_url`].
 pub fn external_brokers(test: &str) -> Option<String> {
     required_service("KAFKA_BROKERS", test)

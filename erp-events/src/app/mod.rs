@@ -148,7 +148,7 @@ pub enum AppError {
     },
     /// The idempotency store did not answer within the ready timeout.
     #[error(
-        "the idempotency store did not answer within {timeout:?} (is REDIS_URL right?): {source}"
+        "the idempotency store did not answer within {timeout:?} (is REDIS_URL, or ERP_REDIS_CLUSTER_NODES, right?): {source}"
     )]
     StoreUnreachable {
         /// How long it waited.
@@ -232,11 +232,32 @@ impl App {
             metrics: Arc::default(),
         });
         app.health = config.health.clone();
-        Ok(match (&config.redis_url, &config.brokers) {
-            (Some(url), _) => app.idempotency_store(match &config.redis_ca {
+        let nodes: Vec<&str> = config
+            .redis_cluster_nodes
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let ca = config.redis_ca.as_deref();
+        let redis = match (&config.redis_url, nodes.as_slice()) {
+            (Some(_), [_, ..]) => {
+                return Err(AppError::Store(StoreError::Address {
+                    source: "both REDIS_URL and ERP_REDIS_CLUSTER_NODES are set: set REDIS_URL for one Redis server or ERP_REDIS_CLUSTER_NODES for a Redis Cluster".into(),
+                }));
+            }
+            (Some(url), []) => Some(match ca {
                 Some(ca) => RedisStore::with_ca(url, ca)?,
                 None => RedisStore::new(url)?,
             }),
+            (None, [_, ..]) if ca.is_some() => {
+                return Err(AppError::Store(StoreError::Address {
+                    source: "ERP_REDIS_CA_LOCATION applies to REDIS_URL's server only: a Redis Cluster's rediss:// nodes are verified against the system's CAs (SSL_CERT_FILE names another PEM file of them)".into(),
+                }));
+            }
+            (None, [_, ..]) => Some(RedisStore::cluster(&nodes)?),
+            (None, []) => None,
+        };
+        Ok(match (redis, &config.brokers) {
+            (Some(store), _) => app.idempotency_store(store),
             (None, Brokers::External(_)) => {
                 warn!(
                     capacity = MemoryStore::DEFAULT_CAPACITY,

@@ -10,6 +10,9 @@ use crate::core::properties::{KafkaProperties, mask_url_password};
 pub const KAFKA_BROKERS_VAR: &str = "KAFKA_BROKERS";
 /// Environment variable with the Redis URL of the idempotency store.
 pub const REDIS_URL_VAR: &str = "REDIS_URL";
+/// Environment variable with the seed nodes of a Redis Cluster as the idempotency store
+/// (comma-separated `redis://host:port` or `rediss://…`), instead of `REDIS_URL`'s one server.
+pub const REDIS_CLUSTER_NODES_VAR: &str = "ERP_REDIS_CLUSTER_NODES";
 /// Environment variable with a PEM file of the CAs that sign a `rediss://` server's certificate
 /// (unset: the system's).
 pub const REDIS_CA_VAR: &str = "ERP_REDIS_CA_LOCATION";
@@ -37,6 +40,8 @@ pub struct Config {
     pub brokers: Brokers,
     /// The Redis idempotency store; `None` keeps dedup state in memory.
     pub redis_url: Option<String>,
+    /// The seed nodes of a Redis Cluster as the idempotency store (instead of `redis_url`).
+    pub redis_cluster_nodes: Vec<String>,
     /// A PEM file of the CAs that sign the Redis server's certificate (`rediss://`); `None`:
     /// the system's.
     pub redis_ca: Option<String>,
@@ -57,6 +62,14 @@ impl fmt::Debug for Config {
             .field(
                 "redis_url",
                 &self.redis_url.as_deref().map(mask_url_password),
+            )
+            .field(
+                "redis_cluster_nodes",
+                &self
+                    .redis_cluster_nodes
+                    .iter()
+                    .map(|node| mask_url_password(node))
+                    .collect::<Vec<_>>(),
             )
             .field("redis_ca", &self.redis_ca)
             .field("in_process", &self.in_process)
@@ -107,8 +120,8 @@ impl InProcessTopics {
 }
 
 impl Config {
-    /// Reads `KAFKA_BROKERS` (unset or empty: the embedded broker), `REDIS_URL` (unset or
-    /// empty: the in-memory store) and `ERP_REDIS_CA_LOCATION`, `ERP_IN_PROCESS_TOPICS` (unset or empty: none) and the
+    /// Reads `KAFKA_BROKERS` (unset or empty: the embedded broker), `REDIS_URL` or
+    /// `ERP_REDIS_CLUSTER_NODES` (both unset or empty: the in-memory store) and `ERP_REDIS_CA_LOCATION`, `ERP_IN_PROCESS_TOPICS` (unset or empty: none) and the
     /// `ERP_KAFKA_*` librdkafka properties ([`KafkaProperties::from_vars`]).
     pub fn from_env() -> Self {
         Self::from_vars(std::env::vars())
@@ -125,6 +138,16 @@ impl Config {
         Config {
             brokers: var(KAFKA_BROKERS_VAR).map_or(Brokers::Embedded, Brokers::External),
             redis_url: var(REDIS_URL_VAR),
+            redis_cluster_nodes: var(REDIS_CLUSTER_NODES_VAR)
+                .map(|nodes| {
+                    nodes
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|node| !node.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
             redis_ca: var(REDIS_CA_VAR),
             in_process: var(IN_PROCESS_TOPICS_VAR).map_or(InProcessTopics::None, |topics| {
                 InProcessTopics::parse(&topics)
@@ -139,6 +162,7 @@ impl Config {
         Config {
             brokers: Brokers::Embedded,
             redis_url: None,
+            redis_cluster_nodes: Vec::new(),
             redis_ca: None,
             in_process: InProcessTopics::None,
             kafka: KafkaProperties::default(),
@@ -168,5 +192,23 @@ mod tests {
         assert!(!some.contains("erp.inventory.movements"));
         assert!(InProcessTopics::All.contains("erp.inventory.movements"));
         assert!(!InProcessTopics::None.contains("erp.inventory.movements"));
+    }
+
+    #[test]
+    fn cluster_nodes_are_a_list_whose_passwords_debug_masks() {
+        let config = Config::from_vars([(
+            REDIS_CLUSTER_NODES_VAR.to_owned(),
+            "redis://:hunter2@10.0.0.1:6379, redis://:hunter2@10.0.0.2:6379,".to_owned(),
+        )]);
+        assert_eq!(
+            config.redis_cluster_nodes,
+            [
+                "redis://:hunter2@10.0.0.1:6379",
+                "redis://:hunter2@10.0.0.2:6379"
+            ]
+        );
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("redis://:***@10.0.0.2:6379"), "{shown}");
     }
 }

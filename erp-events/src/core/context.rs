@@ -33,7 +33,7 @@ pub(crate) struct RecordTrace(pub(crate) Option<TraceContext>);
 /// `done`, and for how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ClaimMarker {
-    /// `erp:idem:<group>:<eventId>`.
+    /// `erp:idem:{<group>}:<eventId>`.
     pub(crate) key: String,
     /// The claim's owner token.
     pub(crate) owner: String,

@@ -1,7 +1,7 @@
 //! Idempotent dispatch: each event handled once per consumer group, claimed before and
 //! confirmed after its handler.
 //!
-//! Per record: `erp:idem:<group>:<eventId>` is claimed before the handler, its value the
+//! Per record: `erp:idem:{<group>}:<eventId>` is claimed before the handler, its value the
 //! claimer's owner token, for a lease that is renewed while the claimer works (so the lease
 //! bounds how long a crashed holder blocks its events, not how long a handler may run); on success the value becomes `done` with a TTL; on
 //! failure the key is deleted so the retry or redelivery runs. A record that finds `done` is a
@@ -15,6 +15,7 @@
 
 mod memory;
 mod redis;
+mod redis_connection;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +25,7 @@ use uuid::Uuid;
 
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
+pub use redis_connection::RedisConnection;
 
 /// A boxed future returned by [`IdempotencyStore`] methods.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -167,10 +169,13 @@ impl Default for IdempotencySettings {
     }
 }
 
-/// `erp:idem:<group>:<eventId>`. The event id is a parsed UUID, printed canonically, so nothing
-/// from the record reaches the key as raw text.
+/// `erp:idem:{<group>}:<eventId>`. The event id is a parsed UUID, printed canonically, so nothing
+/// from the record reaches the key as raw text. The group is the key's hash tag: on a Redis
+/// Cluster all of a group's keys share one slot, so a batch's claims and scripts go to one node
+/// and the same event arriving on any partition finds the same key (a group's dedup load is on
+/// one node; groups spread over the nodes).
 pub fn idempotency_key(group: &str, event_id: &Uuid) -> String {
-    format!("erp:idem:{group}:{}", event_id.hyphenated())
+    format!("erp:idem:{{{group}}}:{}", event_id.hyphenated())
 }
 
 impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
@@ -230,7 +235,7 @@ mod tests {
         let id = Uuid::parse_str("{0192F1C4-7A3E-7B6C-9D2E-5F8A1B3C4D5E}").unwrap();
         assert_eq!(
             idempotency_key("search-sync", &id),
-            "erp:idem:search-sync:0192f1c4-7a3e-7b6c-9d2e-5f8a1b3c4d5e"
+            "erp:idem:{search-sync}:0192f1c4-7a3e-7b6c-9d2e-5f8a1b3c4d5e"
         );
         assert_ne!(
             idempotency_key("analytics", &id),

@@ -6,16 +6,16 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::redis_connection::RedisConnection;
 use super::{Claim, Confirmation, IdempotencyStore, StoreError, StoreFuture};
 use crate::core::context::EventContext;
 
-/// Claims in Redis (7.0 or newer, for `SET … NX GET`), through a reconnecting, multiplexed
-/// connection. A batch of keys costs one round trip per step.
+/// Claims in Redis (7.0 or newer, for `SET … NX GET`; one server or a Redis Cluster), through a
+/// reconnecting, multiplexed connection. A batch of keys costs one round trip per step.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
 }
 
 /// Marks each key (KEYS) that is free or the owner's (ARGV[1]) `done` for the TTL (ARGV[2],
@@ -101,44 +101,31 @@ impl RedisStore {
     /// verified against the system's CAs). The connection is made on first use, so a listener
     /// can start while Redis is down (it then waits, failing closed).
     pub fn new(url: &str) -> Result<Self, StoreError> {
-        Self::connect(redis::Client::open(url))
+        Self::on(RedisConnection::server(url, None))
     }
 
     /// A store at a `rediss://` `url` whose server certificate is verified against the CAs in
     /// the PEM file `ca_file` (instead of the system's).
     pub fn with_ca(url: &str, ca_file: &str) -> Result<Self, StoreError> {
-        let ca = std::fs::read(ca_file).map_err(|error| StoreError::Address {
-            source: format!("cannot read the CA file `{ca_file}`: {error}").into(),
-        })?;
-        let certificates = redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(ca),
-        };
-        Self::connect(redis::Client::build_with_tls(url, certificates))
+        Self::on(RedisConnection::server(url, Some(read_ca(ca_file)?)))
     }
 
-    fn connect(client: redis::RedisResult<redis::Client>) -> Result<Self, StoreError> {
-        let client = client.map_err(|error| StoreError::Address {
-            source: error.into(),
-        })?;
-        // The connection's task needs a runtime (redis panics without one).
-        tokio::runtime::Handle::try_current().map_err(|_| {
-            StoreError::unavailable(
-                "a RedisStore is made inside a Tokio runtime (e.g. in #[tokio::main])",
-            )
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(StoreError::unavailable)?;
-        Ok(RedisStore { connection })
+    /// A store on the Redis Cluster that the seed `nodes` (`redis://…`, or `rediss://…` verified
+    /// against the system's CAs) belong to. A group's keys share one hash slot
+    /// (`erp:idem:{<group>}:…`), so each batch's claims and scripts go to one node, and groups
+    /// spread over the nodes.
+    pub fn cluster(nodes: &[&str]) -> Result<Self, StoreError> {
+        Self::on(RedisConnection::cluster(nodes))
+    }
+
+    fn on(connection: Result<RedisConnection, StoreError>) -> Result<Self, StoreError> {
+        Ok(RedisStore {
+            connection: connection?,
+        })
     }
 
     /// The underlying connection, for handlers that keep their effects in the same Redis.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConnection {
         self.connection.clone()
     }
 
@@ -178,6 +165,12 @@ impl RedisStore {
             })
         }
     }
+}
+
+fn read_ca(ca_file: &str) -> Result<Vec<u8>, StoreError> {
+    std::fs::read(ca_file).map_err(|error| StoreError::Address {
+        source: format!("cannot read the CA file `{ca_file}`: {error}").into(),
+    })
 }
 
 fn millis(duration: Duration) -> u64 {

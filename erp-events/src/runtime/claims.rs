@@ -180,19 +180,31 @@ impl Idempotency {
         key: &str,
         claims: &mut ClaimBook,
     ) -> Result<Claim, Stopped> {
-        let mut claim = match claims.found.remove(key) {
-            Some(claim) => claim,
+        let claimed = match claims.found.remove(key) {
+            Some(claim) => Some(claim),
             // Seen earlier in this batch: handled, or failed and still ours to run again.
             None if claims.handled.contains(key) => return Ok(Claim::Done),
             None => match claims.to_release.iter().position(|held| held == key) {
                 Some(held) => {
                     claims.to_release.swap_remove(held);
-                    Claim::Acquired
+                    Some(Claim::Acquired)
                 }
-                None => Claim::InProgress,
+                // Skipped earlier in this batch, or handed back: asked again.
+                None => None,
             },
         };
         let keys = [key.to_owned()];
+        let claim_again = || self.store.claim(&keys, &claims.owner, self.lease);
+        let mut claim = match claimed {
+            Some(claim) => claim,
+            None => {
+                let found = fail_closed(waiting, "claim", claim_again).await?;
+                found.first().copied().unwrap_or(Claim::InProgress)
+            }
+        };
+        if claim == Claim::InProgress {
+            self.hand_back(waiting, claims).await?;
+        }
         let mut waits = 0;
         while claim == Claim::InProgress {
             waits += 1;
@@ -205,6 +217,43 @@ impl Idempotency {
             claim = found.first().copied().unwrap_or(Claim::InProgress);
         }
         Ok(claim)
+    }
+
+    /// Before waiting on another holder, who may be waiting on one of this batch's events:
+    /// writes the `done` markers of what the batch handled and releases what it has not
+    /// started (claimed again when reached), so two batches that hold each other's events do
+    /// not wait on each other for as long as they renew their claims.
+    async fn hand_back(
+        &self,
+        waiting: &Waiting<'_>,
+        claims: &mut ClaimBook,
+    ) -> Result<(), Stopped> {
+        self.collect(claims).await;
+        if !claims.unconfirmed.is_empty() {
+            let confirm = || {
+                self.store
+                    .confirm(&claims.unconfirmed, &claims.owner, self.done_ttl)
+            };
+            let confirmations = fail_closed(waiting, "confirm", confirm).await?;
+            claims.lost += lost(&confirmations);
+            claims.unconfirmed.clear();
+            claims.store_failed = false;
+        }
+        let unstarted: Vec<String> = claims
+            .found
+            .iter()
+            .filter(|(_, claim)| **claim == Claim::Acquired)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &unstarted {
+            claims.found.remove(key);
+        }
+        let release: Vec<String> = claims.to_release.drain(..).chain(unstarted).collect();
+        if !release.is_empty() {
+            let owner = claims.owner.as_str();
+            fail_closed(waiting, "release", || self.store.release(&release, owner)).await?;
+        }
+        Ok(())
     }
 
     /// Confirms what was handled and not confirmed yet, and releases what was not handled;
@@ -294,6 +343,22 @@ mod tests {
     use crate::runtime::metrics::Metrics;
     use crate::runtime::stats::ListenerStats;
 
+    /// Claims in `store`, with the default settings.
+    fn on(store: Arc<dyn IdempotencyStore>) -> Idempotency {
+        Idempotency::new(
+            store,
+            IdempotencySettings::default(),
+            &ListenerOptions::default(),
+        )
+    }
+
+    fn partition_stats() -> ListenerStats {
+        ListenerStats::new(
+            Arc::default(),
+            Metrics::default().listener("kafka", "g", "t", "l"),
+        )
+    }
+
     /// A store whose claims are answered just as the partition is told to stop (a revocation
     /// arriving while the claim is in flight).
     struct StopsWhileClaiming {
@@ -342,15 +407,8 @@ mod tests {
             store: MemoryStore::new(),
             stop: stop.clone(),
         });
-        let idempotency = Idempotency::new(
-            store.clone(),
-            IdempotencySettings::default(),
-            &ListenerOptions::default(),
-        );
-        let stats = ListenerStats::new(
-            Arc::default(),
-            Metrics::default().listener("kafka", "g", "t", "l"),
-        );
+        let idempotency = on(store.clone());
+        let stats = partition_stats();
         let waiting = Waiting {
             stop: &stop,
             at: ("group", "topic", 0, 0),
@@ -372,5 +430,56 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(next_owner, vec![Claim::Acquired]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_waiting_on_another_holder_first_confirms_its_handled_events_and_hands_back_the_rest()
+     {
+        let store = Arc::new(MemoryStore::new());
+        let idempotency = on(store.clone());
+        let stop = CancellationToken::new();
+        let stats = partition_stats();
+        let waiting = Waiting {
+            stop: &stop,
+            at: ("group", "topic", 0, 0),
+            stats: &stats,
+        };
+        let [x, y, z] = ["x", "y", "z"].map(str::to_owned);
+        let (lease, ttl) = (Duration::from_secs(30), Duration::from_secs(60));
+        // Another consumer's batch holds Y, and reaches X, which this batch holds, next.
+        let other = |key: &String| {
+            let keys = vec![key.clone()];
+            let store = store.clone();
+            async move { store.claim(&keys, "other", lease).await }
+        };
+        assert_eq!(other(&y).await.unwrap(), [Claim::Acquired]);
+        let keys = [Some(x.clone()), Some(y.clone()), Some(z.clone())];
+        let mut claims = idempotency.claim_batch(&waiting, &keys).await.unwrap();
+        let resolved = idempotency.resolve(&waiting, &x, &mut claims).await;
+        assert_eq!(resolved.unwrap(), Claim::Acquired);
+        idempotency.handled(&mut claims, Some(x.clone())).await;
+        let the_other_goes_on = async {
+            while other(&x).await.unwrap() != [Claim::Done] {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(other(&z).await.unwrap(), [Claim::Acquired], "Z handed back");
+            store
+                .confirm(&[y.clone(), z.clone()], "other", ttl)
+                .await
+                .unwrap();
+        };
+        let the_other_goes_on = tokio::time::timeout(Duration::from_secs(5), the_other_goes_on);
+        let (resolved, went_on) = tokio::join!(
+            idempotency.resolve(&waiting, &y, &mut claims),
+            the_other_goes_on
+        );
+        went_on.expect("X's done marker is written while this batch waits on Y");
+        assert_eq!(resolved.unwrap(), Claim::Done);
+        let resolved = idempotency.resolve(&waiting, &z, &mut claims).await;
+        assert_eq!(
+            resolved.unwrap(),
+            Claim::Done,
+            "Z, done by the other meanwhile"
+        );
     }
 }
