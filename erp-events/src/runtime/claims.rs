@@ -352,28 +352,51 @@ mod tests {
         )
     }
 
-    fn partition_stats() -> ListenerStats {
-        ListenerStats::new(
-            Arc::default(),
-            Metrics::default().listener("kafka", "g", "t", "l"),
-        )
-    }
-
-    /// A store whose claims are answered just as the partition is told to stop (a revocation
-    /// arriving while the claim is in flight).
-    struct StopsWhileClaiming {
-        store: MemoryStore,
+    /// A partition's stop signal and counters, for its [`Waiting`].
+    struct TestPartition {
         stop: CancellationToken,
+        stats: ListenerStats,
     }
 
-    impl IdempotencyStore for StopsWhileClaiming {
+    impl TestPartition {
+        fn new() -> Self {
+            TestPartition {
+                stop: CancellationToken::new(),
+                stats: ListenerStats::new(
+                    Arc::default(),
+                    Metrics::default().listener("kafka", "g", "t", "l"),
+                ),
+            }
+        }
+
+        fn waiting(&self) -> Waiting<'_> {
+            Waiting {
+                stop: &self.stop,
+                at: ("group", "topic", 0, 0),
+                stats: &self.stats,
+            }
+        }
+    }
+
+    /// The memory store, with faults: claims answered just as the partition is told to stop (a
+    /// revocation arriving while the claim is in flight), and the first confirmations failing.
+    #[derive(Default)]
+    struct Unreliable {
+        store: MemoryStore,
+        stop_when_claiming: Option<CancellationToken>,
+        failing_confirms: std::sync::atomic::AtomicUsize,
+    }
+
+    impl IdempotencyStore for Unreliable {
         fn claim<'a>(
             &'a self,
             keys: &'a [String],
             owner: &'a str,
             lease: Duration,
         ) -> StoreFuture<'a, Vec<Claim>> {
-            self.stop.cancel();
+            if let Some(stop) = &self.stop_when_claiming {
+                stop.cancel();
+            }
             self.store.claim(keys, owner, lease)
         }
 
@@ -383,6 +406,13 @@ mod tests {
             owner: &'a str,
             ttl: Duration,
         ) -> StoreFuture<'a, Vec<Confirmation>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let fails = self
+                .failing_confirms
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
+            if fails.is_ok() {
+                return Box::pin(std::future::ready(Err(StoreError::unavailable("down"))));
+            }
             self.store.confirm(keys, owner, ttl)
         }
 
@@ -402,18 +432,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_claim_answered_as_the_partition_stops_is_released_not_left_to_its_lease() {
-        let stop = CancellationToken::new();
-        let store = Arc::new(StopsWhileClaiming {
-            store: MemoryStore::new(),
-            stop: stop.clone(),
+        let partition = TestPartition::new();
+        let store = Arc::new(Unreliable {
+            stop_when_claiming: Some(partition.stop.clone()),
+            ..Unreliable::default()
         });
         let idempotency = on(store.clone());
-        let stats = partition_stats();
-        let waiting = Waiting {
-            stop: &stop,
-            at: ("group", "topic", 0, 0),
-            stats: &stats,
-        };
+        let waiting = partition.waiting();
         let claims = idempotency
             .claim_batch(&waiting, &[Some("key".to_owned())])
             .await
@@ -437,13 +462,8 @@ mod tests {
      {
         let store = Arc::new(MemoryStore::new());
         let idempotency = on(store.clone());
-        let stop = CancellationToken::new();
-        let stats = partition_stats();
-        let waiting = Waiting {
-            stop: &stop,
-            at: ("group", "topic", 0, 0),
-            stats: &stats,
-        };
+        let partition = TestPartition::new();
+        let waiting = partition.waiting();
         let [x, y, z] = ["x", "y", "z"].map(str::to_owned);
         let (lease, ttl) = (Duration::from_secs(30), Duration::from_secs(60));
         // Another consumer's batch holds Y, and reaches X, which this batch holds, next.
@@ -480,6 +500,43 @@ mod tests {
             resolved.unwrap(),
             Claim::Done,
             "Z, done by the other meanwhile"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_group_whose_confirmation_failed_is_confirmed_when_the_batch_settles() {
+        let store = Arc::new(Unreliable {
+            failing_confirms: 1.into(),
+            ..Unreliable::default()
+        });
+        let idempotency = on(store.clone());
+        let partition = TestPartition::new();
+        let waiting = partition.waiting();
+        let keys: Vec<String> = (0..CONFIRM_GROUP + 2).map(|i| format!("k{i}")).collect();
+        let batch: Vec<Option<String>> = keys.iter().cloned().map(Some).collect();
+        let mut claims = idempotency.claim_batch(&waiting, &batch).await.unwrap();
+        for key in &keys {
+            assert_eq!(
+                idempotency
+                    .resolve(&waiting, key, &mut claims)
+                    .await
+                    .unwrap(),
+                Claim::Acquired
+            );
+            // The first group's confirmation goes out (and fails) as its eighth record is done.
+            idempotency.handled(&mut claims, Some(key.clone())).await;
+        }
+        assert!(idempotency.settle(&waiting, claims).await, "all confirmed");
+        let found = store
+            .store
+            .claim(&keys, "the next owner", Duration::from_secs(1));
+        assert_eq!(found.await.unwrap(), vec![Claim::Done; keys.len()]);
+        assert_eq!(
+            store
+                .failing_confirms
+                .load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "the first confirmation was tried, and failed"
         );
     }
 }
