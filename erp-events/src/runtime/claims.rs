@@ -1,7 +1,6 @@
 //! Claims of an idempotent listener's records: taken per batch in one store call, resolved per
 //! record (waiting while another consumer holds one), renewed while the batch is worked on,
-//! confirmed as each record is handled (the records handled while one confirmation is in flight
-//! go together in the next) and released per batch. Fail-closed: while the store is
+//! confirmed in groups as records are handled, and released per batch. Fail-closed: while the store is
 //! unreachable the partition waits; nothing runs unchecked.
 
 use std::collections::{HashMap, HashSet};
@@ -37,7 +36,8 @@ const CONFIRM_GROUP: usize = 8;
 #[derive(Default)]
 pub(crate) struct ClaimBook {
     owner: String,
-    keys: Vec<String>,
+    /// Every key the batch claimed, shared with [`Idempotency::keep_alive`].
+    keys: Arc<[String]>,
     found: HashMap<String, Claim>,
     handled: HashSet<String>,
     /// Handled, and their `done` markers not asked for yet.
@@ -67,8 +67,16 @@ impl ClaimBook {
     }
 
     /// The batch's keys and owner, for [`Idempotency::keep_alive`]; `None` without claims.
-    pub(crate) fn lease(&self) -> Option<(Vec<String>, String)> {
+    pub(crate) fn lease(&self) -> Option<(Arc<[String]>, String)> {
         (!self.keys.is_empty()).then(|| (self.keys.clone(), self.owner.clone()))
+    }
+
+    /// Takes the claims acquired for records not started yet.
+    fn take_unstarted(&mut self) -> Vec<String> {
+        self.found
+            .extract_if(|_, claim| *claim == Claim::Acquired)
+            .map(|(key, _)| key)
+            .collect()
     }
 }
 
@@ -110,7 +118,7 @@ impl Idempotency {
         let found = fail_closed(waiting, "claim", claim).await?;
         Ok(ClaimBook {
             found: keys.iter().cloned().zip(found).collect(),
-            keys,
+            keys: keys.into(),
             owner,
             ..ClaimBook::default()
         })
@@ -119,7 +127,7 @@ impl Idempotency {
     /// Renews `owner`'s claims among `keys` every third of the lease, for as long as it is
     /// polled (alongside the batch's work), so they run out only a lease after this process
     /// stops renewing them (a crash, or the store out of reach), however long handlers take.
-    pub(crate) async fn keep_alive(&self, (keys, owner): (Vec<String>, String)) -> Infallible {
+    pub(crate) async fn keep_alive(&self, (keys, owner): (Arc<[String]>, String)) -> Infallible {
         let every = (self.lease / 3).max(Duration::from_millis(10));
         loop {
             tokio::time::sleep(every).await;
@@ -194,13 +202,9 @@ impl Idempotency {
             },
         };
         let keys = [key.to_owned()];
-        let claim_again = || self.store.claim(&keys, &claims.owner, self.lease);
         let mut claim = match claimed {
             Some(claim) => claim,
-            None => {
-                let found = fail_closed(waiting, "claim", claim_again).await?;
-                found.first().copied().unwrap_or(Claim::InProgress)
-            }
+            None => self.claim_one(waiting, &keys, &claims.owner).await?,
         };
         if claim == Claim::InProgress {
             self.hand_back(waiting, claims).await?;
@@ -212,11 +216,21 @@ impl Idempotency {
                 debug!("event claimed by another consumer; waiting");
             }
             sleep_unless_stopped(waiting.stop, WAIT.delay(waits)).await?;
-            let again = || self.store.claim(&keys, &claims.owner, self.lease);
-            let found = fail_closed(waiting, "claim", again).await?;
-            claim = found.first().copied().unwrap_or(Claim::InProgress);
+            claim = self.claim_one(waiting, &keys, &claims.owner).await?;
         }
         Ok(claim)
+    }
+
+    /// Claims one key (`keys`) for `owner`, failing closed.
+    async fn claim_one(
+        &self,
+        waiting: &Waiting<'_>,
+        keys: &[String; 1],
+        owner: &str,
+    ) -> Result<Claim, Stopped> {
+        let claim = || self.store.claim(keys, owner, self.lease);
+        let found = fail_closed(waiting, "claim", claim).await?;
+        Ok(found.first().copied().unwrap_or(Claim::InProgress))
     }
 
     /// Before waiting on another holder, who may be waiting on one of this batch's events:
@@ -239,15 +253,7 @@ impl Idempotency {
             claims.unconfirmed.clear();
             claims.store_failed = false;
         }
-        let unstarted: Vec<String> = claims
-            .found
-            .iter()
-            .filter(|(_, claim)| **claim == Claim::Acquired)
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in &unstarted {
-            claims.found.remove(key);
-        }
+        let unstarted = claims.take_unstarted();
         let release: Vec<String> = claims.to_release.drain(..).chain(unstarted).collect();
         if !release.is_empty() {
             let owner = claims.owner.as_str();
@@ -288,14 +294,10 @@ impl Idempotency {
                 "handled events whose claims expired while their handlers ran: another consumer took them over, so they may run twice (raise the lease)"
             );
         }
-        let unstarted = claims
-            .found
-            .into_iter()
-            .filter(|(_, claim)| *claim == Claim::Acquired)
-            .map(|(key, _)| key);
-        let release: Vec<String> = claims.to_release.into_iter().chain(unstarted).collect();
+        let unstarted = claims.take_unstarted();
+        let release: Vec<String> = claims.to_release.drain(..).chain(unstarted).collect();
         if !release.is_empty()
-            && let Err(error) = self.store.release(&release, owner).await
+            && let Err(error) = self.store.release(&release, &claims.owner).await
         {
             warn!(%error, count = release.len(), "claims not released; they expire with the lease");
         }
