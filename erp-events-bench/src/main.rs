@@ -344,14 +344,14 @@ async fn publish_live(publisher: &erp_events::Publisher, settings: &Settings) {
 fn print_table(rows: &[(&str, &str, Measurement, Option<f64>)]) {
     println!();
     println!(
-        "{:<8} {:<36} {:>12} {:>8} {:>8} {:>9} {:>7}",
-        "pair", "side", "events/s", "p50 ms", "p99 ms", "RSS MiB", "ratio"
+        "{:<8} {:<36} {:>12} {:>8} {:>8} {:>9} {:>10} {:>7}",
+        "pair", "side", "events/s", "p50 ms", "p99 ms", "RSS MiB", "CPU us/ev", "ratio"
     );
     for (pair, label, m, ratio) in rows {
         let ratio = ratio.map_or_else(|| "base".to_owned(), |r| format!("{r:.2}x"));
         println!(
-            "{pair:<8} {label:<36} {:>12.0} {:>8.1} {:>8.1} {:>9.1} {ratio:>7}",
-            m.throughput, m.p50_ms, m.p99_ms, m.peak_rss_mib
+            "{pair:<8} {label:<36} {:>12.0} {:>8.1} {:>8.1} {:>9.1} {:>10.2} {ratio:>7}",
+            m.throughput, m.p50_ms, m.p99_ms, m.peak_rss_mib, m.cpu_us_per_event
         );
     }
 }

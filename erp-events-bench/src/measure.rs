@@ -13,6 +13,9 @@ pub struct Measurement {
     pub p99_ms: f64,
     /// Peak resident memory of the measuring process, MiB.
     pub peak_rss_mib: f64,
+    /// The measuring process's CPU time (every thread, user and system) over the measured
+    /// events, in microseconds per event: what a side costs, whatever else the machine runs.
+    pub cpu_us_per_event: f64,
 }
 
 impl Measurement {
@@ -23,6 +26,7 @@ impl Measurement {
             "p50_ms": self.p50_ms,
             "p99_ms": self.p99_ms,
             "peak_rss_mib": self.peak_rss_mib,
+            "cpu_us_per_event": self.cpu_us_per_event,
         })
         .to_string()
     }
@@ -36,6 +40,7 @@ impl Measurement {
             p50_ms: field("p50_ms")?,
             p99_ms: field("p99_ms")?,
             peak_rss_mib: field("peak_rss_mib")?,
+            cpu_us_per_event: field("cpu_us_per_event")?,
         })
     }
 }
@@ -69,6 +74,27 @@ pub fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// The CPU time this process has used (every thread, user and system), seconds; Linux
+/// counts it in ticks of 10 ms.
+pub fn cpu_seconds() -> f64 {
+    const TICKS_PER_SECOND: f64 = 100.0;
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // The fields after the command (which may hold spaces), from the state on:
+            // utime and stime are the 14th and 15th fields of the line.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let ticks = |index: usize| fields.get(index)?.parse::<f64>().ok();
+            Some(ticks(11)? + ticks(12)?)
+        })
+        .map_or(0.0, |ticks| ticks / TICKS_PER_SECOND)
+}
+
+/// Microseconds of CPU per event, from the CPU seconds at the start and the end.
+pub fn cpu_us_per_event(events: usize, (start, end): (f64, f64)) -> f64 {
+    (end - start) * 1e6 / events.max(1) as f64
+}
+
 /// Milliseconds since the Unix epoch, as a float (record timestamps have millisecond precision).
 pub fn now_millis() -> f64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e6
@@ -76,6 +102,8 @@ pub fn now_millis() -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     #[test]
@@ -88,8 +116,17 @@ mod tests {
             p50_ms: 2.0,
             p99_ms: 3.0,
             peak_rss_mib: 4.0,
+            cpu_us_per_event: 5.0,
         };
         assert_eq!(Measurement::from_json(&m.to_json()), Some(m));
         assert!(peak_rss_mib() > 0.0);
+        let start = cpu_seconds();
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {
+            std::hint::black_box(());
+        }
+        let spent = cpu_seconds() - start;
+        assert!((0.02..1.0).contains(&spent), "{spent} s of CPU");
+        assert_eq!(cpu_us_per_event(1000, (1.0, 1.5)), 500.0);
     }
 }

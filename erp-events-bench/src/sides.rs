@@ -18,7 +18,9 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::Notify;
 
-use crate::measure::{Measurement, now_millis, peak_rss_mib, percentile, throughput};
+use crate::measure::{
+    Measurement, cpu_seconds, cpu_us_per_event, now_millis, peak_rss_mib, percentile, throughput,
+};
 use crate::naive::NaiveRedisStore;
 
 /// The topic every side uses (24 partitions in the bench's broker).
@@ -64,6 +66,7 @@ where
     let mut pending = VecDeque::with_capacity(WINDOW);
     let mut latencies = Vec::with_capacity(count);
     let started = Instant::now();
+    let cpu_start = cpu_seconds();
     for i in 0..count {
         if pending.len() == WINDOW {
             let (sent, delivery): (Instant, R) = pending.pop_front().expect("full");
@@ -81,6 +84,7 @@ where
         p50_ms: percentile(&mut latencies, 50.0),
         p99_ms: percentile(&mut latencies, 99.0),
         peak_rss_mib: peak_rss_mib(),
+        cpu_us_per_event: cpu_us_per_event(count, (cpu_start, cpu_seconds())),
     }
 }
 
@@ -165,8 +169,10 @@ struct TallyInner {
     backlog: usize,
     total: usize,
     handled: AtomicUsize,
-    first: OnceLock<Instant>,
-    backlog_done: OnceLock<Instant>,
+    /// When the first event was handled, and the process's CPU seconds then.
+    first: OnceLock<(Instant, f64)>,
+    /// When the backlog's last event was handled, and the process's CPU seconds then.
+    backlog_done: OnceLock<(Instant, f64)>,
     latencies: Mutex<Vec<f64>>,
     changed: Notify,
 }
@@ -190,7 +196,7 @@ impl Tally {
     /// Records one handled event published at `published` (epoch milliseconds).
     pub fn record(&self, published: f64) {
         let inner = &self.inner;
-        inner.first.get_or_init(Instant::now);
+        inner.first.get_or_init(|| (Instant::now(), cpu_seconds()));
         let handled = inner.handled.fetch_add(1, Ordering::AcqRel) + 1;
         if handled > inner.backlog {
             inner
@@ -200,7 +206,9 @@ impl Tally {
                 .push(now_millis() - published);
         }
         if handled == inner.backlog {
-            inner.backlog_done.get_or_init(Instant::now);
+            inner
+                .backlog_done
+                .get_or_init(|| (Instant::now(), cpu_seconds()));
         }
         if handled == inner.backlog || handled == inner.total {
             inner.changed.notify_waiters();
@@ -223,14 +231,15 @@ impl Tally {
         self.wait_for(self.inner.backlog).await;
         println!("LIVE");
         self.wait_for(self.inner.total).await;
-        let first = *self.inner.first.get().expect("handled");
-        let done = *self.inner.backlog_done.get().expect("backlog done");
+        let (first, cpu_first) = *self.inner.first.get().expect("handled");
+        let (done, cpu_done) = *self.inner.backlog_done.get().expect("backlog done");
         let mut latencies = self.inner.latencies.lock().expect("not poisoned").clone();
         Measurement {
             throughput: throughput(self.inner.backlog, done - first),
             p50_ms: percentile(&mut latencies, 50.0),
             p99_ms: percentile(&mut latencies, 99.0),
             peak_rss_mib: peak_rss_mib(),
+            cpu_us_per_event: cpu_us_per_event(self.inner.backlog, (cpu_first, cpu_done)),
         }
     }
 }
@@ -340,7 +349,7 @@ impl RedisWork {
             .query_async(&mut connection)
             .await
             .expect("reset Redis's statistics");
-        let cpu_at_start = cpu_seconds(&mut connection).await;
+        let cpu_at_start = redis_cpu_seconds(&mut connection).await;
         RedisWork {
             connection,
             cpu_at_start,
@@ -350,7 +359,7 @@ impl RedisWork {
     /// Prints (to stderr) Redis's µs per event: `usec` of the `commands` the store sent
     /// (`INFO commandstats`; commands run inside a script count in the script's), and its CPU.
     async fn report(mut self, store: &str, commands: &[&str], events: usize) {
-        let cpu = cpu_seconds(&mut self.connection).await - self.cpu_at_start;
+        let cpu = redis_cpu_seconds(&mut self.connection).await - self.cpu_at_start;
         let stats: String = redis::cmd("INFO")
             .arg("commandstats")
             .query_async(&mut self.connection)
@@ -386,7 +395,7 @@ impl RedisWork {
 }
 
 /// Redis's CPU time so far (user and system), seconds.
-async fn cpu_seconds(connection: &mut redis::aio::MultiplexedConnection) -> f64 {
+async fn redis_cpu_seconds(connection: &mut redis::aio::MultiplexedConnection) -> f64 {
     let info: String = redis::cmd("INFO")
         .arg("cpu")
         .query_async(connection)

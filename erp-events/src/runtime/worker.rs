@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::pin;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
@@ -118,7 +119,7 @@ impl<L: Listener> ListenerRuntime<L> {
                 .iter()
                 .for_each(|record| crate::runtime::fault::kill_worker_on(record.value()));
             self.stats.received(batch.len());
-            let processed = self.process_batch(&partition, &busy, &batch).await;
+            let processed = pin!(self.process_batch(&partition, &busy, &batch)).await;
             drop(permit);
             if processed.is_err() {
                 return;
@@ -154,7 +155,7 @@ impl<L: Listener> ListenerRuntime<L> {
             None => ClaimBook::default(),
         };
         let renewal = self.idempotency.as_ref().zip(claims.lease());
-        let work = self.work_through(p, busy, batch, decoded, keys, claims);
+        let work = pin!(self.work_through(p, busy, batch, decoded, keys, claims));
         match renewal {
             // The claims are renewed for as long as the batch is worked on.
             Some((idempotency, lease)) => tokio::select! {
@@ -203,8 +204,10 @@ impl<L: Listener> ListenerRuntime<L> {
                 key,
                 parent,
             };
-            let processing = self.process_record(p, busy, record, incoming, &mut claims);
-            // Entering a span nobody listens to still costs a move of the whole future.
+            // Futures are pinned where they are made (here and below): awaiting one by value
+            // moves all of it once more, and a record's is a few KiB (every path it may take,
+            // retries and the dead letter included). A span nobody listens to is not entered.
+            let processing = pin!(self.process_record(p, busy, record, incoming, &mut claims));
             let processed = if span.is_disabled() {
                 processing.await
             } else {
@@ -278,10 +281,8 @@ impl<L: Listener> ListenerRuntime<L> {
             }
             _ => None,
         };
-        match self
-            .handle_with_retries(p, busy, record, envelope, (parent, claim))
-            .await
-        {
+        let handling = pin!(self.handle_with_retries(p, busy, record, envelope, (parent, claim)));
+        match handling.await {
             Ok(Attempts::Succeeded) => {
                 if let Some(idempotency) = &self.idempotency {
                     idempotency.handled(claims, key).await;
@@ -346,7 +347,7 @@ impl<L: Listener> ListenerRuntime<L> {
                         None => context.clone(),
                     };
                     busy.start();
-                    let handling = context.scope(self.listener.handle(envelope, &self.state));
+                    let handling = pin!(context.scope(self.listener.handle(envelope, &self.state)));
                     // A panic is a failed attempt: the worker, its partition and the records
                     // after this one go on. So is running past the timeout.
                     let attempt = AssertUnwindSafe(handling).catch_unwind();
