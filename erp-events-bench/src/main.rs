@@ -349,9 +349,14 @@ fn print_table(rows: &[(&str, &str, Measurement, Option<f64>)]) {
     );
     for (pair, label, m, ratio) in rows {
         let ratio = ratio.map_or_else(|| "base".to_owned(), |r| format!("{r:.2}x"));
+        // 0: a peer process that does not report it.
+        let cpu = match m.cpu_us_per_event {
+            0.0 => "-".to_owned(),
+            cpu => format!("{cpu:.2}"),
+        };
         println!(
-            "{pair:<8} {label:<36} {:>12.0} {:>8.1} {:>8.1} {:>9.1} {:>10.2} {ratio:>7}",
-            m.throughput, m.p50_ms, m.p99_ms, m.peak_rss_mib, m.cpu_us_per_event
+            "{pair:<8} {label:<36} {:>12.0} {:>8.1} {:>8.1} {:>9.1} {cpu:>10} {ratio:>7}",
+            m.throughput, m.p50_ms, m.p99_ms, m.peak_rss_mib
         );
     }
 }
