@@ -533,14 +533,15 @@ impl App {
 
     /// Starts, then runs until SIGINT or SIGTERM, then shuts down gracefully.
     pub async fn run_until_signal(self) -> Result<Vec<ListenerReport>, AppError> {
+        // Listening from before the start: a signal that arrives between two waits counts.
+        let mut signals = ShutdownSignals::listen().map_err(AppError::Signal)?;
         self.ready().await?;
         let running = self.start()?;
-        shutdown_signal().await.map_err(AppError::Signal)?;
+        signals.recv().await;
         info!("shutdown signal received; a second one stops at once");
         tokio::select! {
             reports = running.shutdown() => Ok(reports),
-            second = shutdown_signal() => {
-                second.map_err(AppError::Signal)?;
+            () = signals.recv() => {
                 warn!("second shutdown signal: not waiting for handlers in progress");
                 Err(AppError::Interrupted)
             }
@@ -551,19 +552,44 @@ impl App {
 /// librdkafka's statistics interval while the health endpoint serves lag (its default is off).
 const LAG_INTERVAL_MS: &str = "5000";
 
-/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn shutdown_signal() -> std::io::Result<()> {
+/// SIGINT (Ctrl-C) and, on Unix, SIGTERM, listened to once for the whole run: a listener made
+/// after a signal arrived would miss it.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = terminate.recv() => Ok(()),
-        }
-    }
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await
+    interrupt: tokio::signal::windows::CtrlC,
+}
+
+impl ShutdownSignals {
+    #[cfg(unix)]
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn listen() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: tokio::signal::windows::ctrl_c()?,
+        })
+    }
+
+    /// Resolves on the next signal.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        self.interrupt.recv().await;
+    }
 }
 
 struct ListenerHandle {
