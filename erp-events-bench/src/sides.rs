@@ -357,7 +357,9 @@ impl RedisWork {
     }
 
     /// Prints (to stderr) Redis's µs per event: `usec` of the `commands` the store sent
-    /// (`INFO commandstats`; commands run inside a script count in the script's), and its CPU.
+    /// (`INFO commandstats`; commands run inside a script count in the script's), and its CPU;
+    /// then every command's own share, those run inside scripts included, to show where the
+    /// time goes.
     async fn report(mut self, store: &str, commands: &[&str], events: usize) {
         let cpu = redis_cpu_seconds(&mut self.connection).await - self.cpu_at_start;
         let stats: String = redis::cmd("INFO")
@@ -365,33 +367,45 @@ impl RedisWork {
             .query_async(&mut self.connection)
             .await
             .expect("INFO commandstats");
+        let events = events.max(1) as f64;
         let (mut calls, mut usec) = (0u64, 0u64);
-        for line in stats.lines() {
-            let Some((name, fields)) = line
-                .strip_prefix("cmdstat_")
-                .and_then(|line| line.split_once(':'))
-            else {
-                continue;
-            };
-            if !commands.contains(&name) {
-                continue;
+        let mut each = Vec::new();
+        for (name, (its_calls, its_usec)) in stats.lines().filter_map(command_stat) {
+            if commands.contains(&name) {
+                calls += its_calls;
+                usec += its_usec;
             }
-            for field in fields.split(',') {
-                match field.split_once('=') {
-                    Some(("calls", value)) => calls += value.parse::<u64>().unwrap_or(0),
-                    Some(("usec", value)) => usec += value.parse::<u64>().unwrap_or(0),
-                    _ => {}
-                }
+            if !matches!(name, "info" | "config|resetstat") {
+                each.push(format!(
+                    "{name} {:.2} ({:.2} calls)",
+                    its_usec as f64 / events,
+                    its_calls as f64 / events
+                ));
             }
         }
-        let events = events.max(1) as f64;
         eprintln!(
             "{store}: Redis commands {:.2} µs per event ({calls} calls of {}), Redis CPU {:.2} µs per event",
             usec as f64 / events,
             commands.join("/"),
             cpu * 1e6 / events
         );
+        eprintln!("  per event, by command: {}", each.join(", "));
     }
+}
+
+/// A command's calls and `usec` from a line of `INFO commandstats`
+/// (`cmdstat_<name>:calls=…,usec=…,…`).
+fn command_stat(line: &str) -> Option<(&str, (u64, u64))> {
+    let (name, fields) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+    let (mut calls, mut usec) = (0, 0);
+    for field in fields.split(',') {
+        match field.split_once('=') {
+            Some(("calls", value)) => calls = value.parse().unwrap_or(0),
+            Some(("usec", value)) => usec = value.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    Some((name, (calls, usec)))
 }
 
 /// Redis's CPU time so far (user and system), seconds.
@@ -486,3 +500,15 @@ pub async fn consume_hand_written(
 
 /// How long the parent waits between live events (a steady 5 000 events per second).
 pub const LIVE_PACE: Duration = Duration::from_micros(200);
+
+#[cfg(test)]
+mod tests {
+    use super::command_stat;
+
+    #[test]
+    fn a_command_stat_line_gives_its_calls_and_usec() {
+        let line = "cmdstat_evalsha:calls=8000,usec=386752,usec_per_call=48.34,rejected_calls=0,failed_calls=0";
+        assert_eq!(command_stat(line), Some(("evalsha", (8000, 386752))));
+        assert_eq!(command_stat("# Commandstats"), None);
+    }
+}
