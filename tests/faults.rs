@@ -457,8 +457,8 @@ impl ClaimCheck {
         let value: Option<String> = redis_get(&self.connection, &key)
             .await
             .map_err(HandlerError::retryable)?;
-        // Claimed: the key holds its claimer's owner token (neither absent nor `done`).
-        if value.is_none_or(|value| value == "done") {
+        // Claimed: the key holds its claimer's owner token (neither absent nor `done:…`).
+        if value.is_none_or(|value| value.starts_with("done")) {
             self.unchecked.lock().unwrap().push(event.event_id);
         }
         Ok(())

@@ -122,7 +122,7 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     ) -> StoreFuture<'a, Vec<Claim>>;
 
     /// Marks each key `done` for `ttl` where it is `owner`'s claim or free; a key another owner
-    /// holds is left alone ([`Confirmation::Lost`]).
+    /// holds stays that owner's ([`Confirmation::Lost`]).
     fn confirm<'a>(
         &'a self,
         keys: &'a [String],
