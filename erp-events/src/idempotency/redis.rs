@@ -236,9 +236,7 @@ impl IdempotencyStore for RedisStore {
             }
             let marker = done_marker(owner);
             let found = self.set_each(keys, &marker, None, ttl).await?;
-            let mut put_back = PUT_BACK.prepare_invoke();
-            put_back.arg(&marker).arg(millis(PUT_BACK_LEASE));
-            let mut overwritten = 0;
+            let mut overwritten = Vec::new();
             let confirmations = keys
                 .iter()
                 .zip(found)
@@ -247,13 +245,17 @@ impl IdempotencyStore for RedisStore {
                     Some(holder) if holder == owner => Confirmation::Confirmed,
                     Some(holder) if is_done(&holder) => Confirmation::AlreadyDone,
                     Some(holder) => {
-                        put_back.key(key).arg(holder);
-                        overwritten += 1;
+                        overwritten.push((key, holder));
                         Confirmation::Lost
                     }
                 })
                 .collect();
-            if overwritten > 0 {
+            if !overwritten.is_empty() {
+                let mut put_back = PUT_BACK.prepare_invoke();
+                put_back.arg(&marker).arg(millis(PUT_BACK_LEASE));
+                for (key, holder) in overwritten {
+                    put_back.key(key).arg(holder);
+                }
                 put_back
                     .invoke_async::<()>(&mut self.connection.clone())
                     .await
