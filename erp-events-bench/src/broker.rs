@@ -18,7 +18,7 @@ pub enum BrokerKind {
     Apache,
 }
 
-/// A broker holding `topic` and its dead-letter topic with `partitions` partitions each.
+/// A broker holding the measured topics and their dead-letter topics.
 pub struct Broker {
     /// The cluster.
     pub kafka: Kafka,
@@ -26,14 +26,19 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Starts a fresh broker of `kind` with the measured topic.
-    pub async fn start(kind: BrokerKind, topic: &str, partitions: i32) -> Self {
+    /// Starts a fresh broker of `kind` with `topics` and their dead-letter topics, of
+    /// `partitions` partitions each.
+    pub async fn start(kind: BrokerKind, topics: &[&str], partitions: i32) -> Self {
         let catalog = erp_events::catalog!();
-        let dead_letter_topic = catalog.dead_letter_topic(topic);
+        let names: Vec<String> = topics
+            .iter()
+            .flat_map(|topic| [topic.to_string(), catalog.dead_letter_topic(topic)])
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         match kind {
             BrokerKind::Embedded => {
                 let broker = EmbeddedBroker::new(1).expect("embedded broker");
-                for name in [topic, &dead_letter_topic] {
+                for name in &names {
                     broker.create_topic(name, partitions).expect("topic");
                 }
                 Broker {
@@ -45,7 +50,7 @@ impl Broker {
                 let apache = ApacheKafka::start("kafka-bench");
                 let kafka = Kafka::connect(&Brokers::External(apache.bootstrap()), catalog)
                     .expect("connect");
-                create_topics(&kafka, &[topic, &dead_letter_topic], partitions).await;
+                create_topics(&kafka, &names, partitions).await;
                 Broker {
                     kafka,
                     _apache: Some(apache),

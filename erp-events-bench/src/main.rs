@@ -34,59 +34,82 @@ struct Settings {
     rounds: usize,
     redis: Option<String>,
     smoke: bool,
+    /// Apache Kafka for every pair (`--broker apache`), not only for `spring`.
+    apache_everywhere: bool,
 }
 
 /// A side of a comparison: what runs, and how it is described in the table.
 struct Side {
     name: &'static str,
     label: &'static str,
-    consumes: bool,
+    /// What it reads: nothing (a publisher), the measured topic, or all five of the `groups`
+    /// pair.
+    reads: Reads,
+}
+
+/// The backlog a side reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    Nothing,
+    Movements,
+    FiveTopics,
 }
 
 const PUBLISH_OURS: Side = Side {
     name: "publish-ours",
     label: "erp-events Publisher (pipelined)",
-    consumes: false,
+    reads: Reads::Nothing,
 };
 const PUBLISH_RAW: Side = Side {
     name: "publish-raw",
     label: "raw rdkafka FutureProducer loop",
-    consumes: false,
+    reads: Reads::Nothing,
 };
 const CONSUME_OURS: Side = Side {
     name: "consume-ours",
     label: "erp-events listener, no dedup",
-    consumes: true,
+    reads: Reads::Movements,
 };
 const CONSUME_HAND: Side = Side {
     name: "consume-hand",
     label: "hand-written StreamConsumer loop",
-    consumes: true,
+    reads: Reads::Movements,
 };
 const CONSUME_REDIS: Side = Side {
     name: "consume-redis",
     label: "erp-events listener + Redis store",
-    consumes: true,
+    reads: Reads::Movements,
 };
 const CONSUME_NAIVE: Side = Side {
     name: "consume-naive",
     label: "erp-events listener + naive SET NX",
-    consumes: true,
+    reads: Reads::Movements,
 };
 const CONSUME_PEER: Side = Side {
     name: "consume-faststream",
     label: "faststream subscriber (aiokafka)",
-    consumes: true,
+    reads: Reads::Movements,
 };
 const CONSUME_SPRING: Side = Side {
     name: "consume-spring",
     label: "Spring listener, commit per record",
-    consumes: true,
+    reads: Reads::Movements,
 };
 const CONSUME_SPRING_BATCH: Side = Side {
     name: "consume-spring-batch",
     label: "Spring listener, commit per poll",
-    consumes: true,
+    reads: Reads::Movements,
+};
+
+const GROUPS_OURS: Side = Side {
+    name: "consume-groups-ours",
+    label: "erp-events, 5 groups on 5 topics",
+    reads: Reads::FiveTopics,
+};
+const GROUPS_HAND: Side = Side {
+    name: "consume-groups-hand",
+    label: "5 hand-written loops, 5 topics",
+    reads: Reads::FiveTopics,
 };
 
 // The multi-threaded runtime `#[tokio::main]` gives an application, for every side alike.
@@ -116,14 +139,13 @@ async fn run_side_here(args: &[String]) -> ExitCode {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let redis = option(args, "--redis").unwrap_or_default();
-    let partitions: usize = option(args, "--partitions")
-        .and_then(|v| v.parse().ok())
-        .expect("--partitions");
     let measurement = match name {
         "publish-ours" => sides::publish_ours(&bootstrap, events).await,
         "publish-raw" => sides::publish_raw(&bootstrap, events).await,
         "consume-ours" => sides::consume_ours(&bootstrap, events, live).await,
-        "consume-hand" => sides::consume_hand_written(&bootstrap, events, live, partitions).await,
+        "consume-hand" => sides::consume_hand_written(&bootstrap, events, live).await,
+        "consume-groups-ours" => sides::consume_groups_ours(&bootstrap, events, live).await,
+        "consume-groups-hand" => sides::consume_groups_hand(&bootstrap, events, live).await,
         "consume-redis" => sides::consume_redis(&bootstrap, events, live, &redis).await,
         "consume-naive" => sides::consume_naive(&bootstrap, events, live, &redis).await,
         other => {
@@ -153,17 +175,25 @@ async fn run_suite(mode: &str, args: &[String]) -> ExitCode {
             .or_else(|| std::env::var("REDIS_URL").ok())
             .filter(|url| !url.is_empty()),
         smoke,
+        apache_everywhere: option(args, "--broker").as_deref() == Some("apache"),
     };
-    use BrokerKind::{Apache, Embedded};
+    use BrokerKind::Apache;
+    // The mock cluster, unless `--broker apache` asks for Apache Kafka everywhere.
+    let mock = if settings.apache_everywhere {
+        Apache
+    } else {
+        BrokerKind::Embedded
+    };
     let pairs: Vec<(&str, BrokerKind, Vec<&Side>)> = vec![
-        ("publish", Embedded, vec![&PUBLISH_OURS, &PUBLISH_RAW]),
-        ("consume", Embedded, vec![&CONSUME_OURS, &CONSUME_HAND]),
+        ("publish", mock, vec![&PUBLISH_OURS, &PUBLISH_RAW]),
+        ("consume", mock, vec![&CONSUME_OURS, &CONSUME_HAND]),
+        ("groups", mock, vec![&GROUPS_OURS, &GROUPS_HAND]),
         (
             "dedup",
-            Embedded,
+            mock,
             vec![&CONSUME_REDIS, &CONSUME_OURS, &CONSUME_NAIVE],
         ),
-        ("peer", Embedded, vec![&CONSUME_OURS, &CONSUME_PEER]),
+        ("peer", mock, vec![&CONSUME_OURS, &CONSUME_PEER]),
         // Java's client gets no answer from the mock cluster: both sides on Apache Kafka.
         (
             "spring",
@@ -176,7 +206,9 @@ async fn run_suite(mode: &str, args: &[String]) -> ExitCode {
         .filter(|(pair, _, _)| mode == "all" || mode == *pair)
         .collect();
     if selected.is_empty() {
-        eprintln!("unknown mode `{mode}`; use all, publish, consume, dedup, peer or spring");
+        eprintln!(
+            "unknown mode `{mode}`; use all, publish, consume, groups, dedup, peer or spring"
+        );
         return ExitCode::FAILURE;
     }
     println!(
@@ -254,14 +286,22 @@ async fn faststream_python() -> Result<std::path::PathBuf, String> {
 /// Runs `side` in a child process against a fresh broker of `kind` and returns its
 /// measurement.
 async fn measure_side(side: &Side, kind: BrokerKind, settings: &Settings) -> Measurement {
-    let broker = Broker::start(kind, sides::TOPIC, settings.partitions).await;
+    let topics: &[&str] = match side.reads {
+        Reads::FiveTopics => &sides::GROUP_TOPICS,
+        Reads::Nothing | Reads::Movements => &[sides::TOPIC],
+    };
+    let broker = Broker::start(kind, topics, settings.partitions).await;
     let kafka = &broker.kafka;
     let publisher = kafka.publisher("inventory-service").expect("publisher");
-    if side.consumes {
-        publisher
-            .publish_all(&sides::movements(0, settings.events))
-            .await
-            .expect("backlog");
+    match side.reads {
+        Reads::Nothing => {}
+        Reads::Movements => {
+            publisher
+                .publish_all(&sides::movements(0, settings.events))
+                .await
+                .expect("backlog");
+        }
+        Reads::FiveTopics => sides::publish_group_backlog(kafka, settings.events).await,
     }
     let mut command = side_command(side, settings, kafka.bootstrap_servers()).await;
     command

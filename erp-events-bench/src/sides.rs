@@ -7,10 +7,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use erp_demo::audit::AuditRecord;
+use erp_demo::clinical::{CaseStage, ClinicalCaseEvent};
 use erp_demo::inventory::{InventoryMovement, MovementAction};
+use erp_demo::purchase::{OrderLine, PurchaseOrderEvent, PurchaseStage};
+use erp_demo::sales::SaleCompleted;
 use erp_events::{
-    App, Brokers, Envelope, HandlerError, IdempotencySettings, IdempotencyStore, Kafka,
-    ListenerExt, RedisStore, State, erp_listener,
+    App, Brokers, Envelope, Event, HandlerError, IdempotencySettings, IdempotencyStore, Kafka,
+    ListenerExt, Publisher, RedisStore, State, erp_listener,
 };
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -244,7 +248,7 @@ impl Tally {
     }
 }
 
-fn published_millis(envelope: &Envelope<InventoryMovement>) -> f64 {
+fn published_millis<E>(envelope: &Envelope<E>) -> f64 {
     envelope.timestamp.unix_timestamp_nanos() as f64 / 1e6
 }
 
@@ -456,50 +460,191 @@ async fn forget_keys(url: &str) {
     }
 }
 
-/// A hand-written StreamConsumer loop: decode the envelope with serde_json, handle, store the
-/// offset, with the consumer settings our listeners use.
-pub async fn consume_hand_written(
-    bootstrap: &str,
-    backlog: usize,
-    live: usize,
-    partitions: usize,
-) -> Measurement {
-    let mut config = kafka(bootstrap).consumer_config("hand-written", &[]);
+/// A hand-written StreamConsumer loop on `E`'s topic in `group`: decode the envelope with
+/// serde_json, handle, store the offset, with the consumer settings our listeners use (the same
+/// prefetch bound).
+async fn hand_written_loop<E: Event>(kafka: &Kafka, group: &str, tally: &Tally) {
+    let mut config = kafka.consumer_config(group, &[]);
     for (key, value) in MOCK_CONSUMER_SETTINGS {
         config.set(key, value);
     }
-    // Our partitions each have a queue, and the prefetch bound is per queue: this loop's one
-    // queue gets the same bound in total.
-    let per_partition: usize = config
-        .get("queued.max.messages.kbytes")
-        .and_then(|kbytes| kbytes.parse().ok())
-        .expect("our consumer settings bound the prefetch");
-    config.set(
-        "queued.max.messages.kbytes",
-        (per_partition * partitions).to_string(),
-    );
     let consumer: StreamConsumer = config.create().expect("consumer");
-    consumer.subscribe(&[TOPIC]).expect("subscribe");
+    consumer.subscribe(&[E::TOPIC]).expect("subscribe");
+    loop {
+        let message = consumer.recv().await.expect("record");
+        let envelope: Envelope<E> =
+            serde_json::from_slice(message.payload().unwrap_or_default()).expect("envelope");
+        tally.record(published_millis(&envelope));
+        consumer
+            .store_offset_from_message(&message)
+            .expect("store offset");
+    }
+}
+
+/// The hand-written loop on the measured topic.
+pub async fn consume_hand_written(bootstrap: &str, backlog: usize, live: usize) -> Measurement {
     let tally = Tally::new(backlog, live);
-    let consuming = async {
-        loop {
-            let message = consumer.recv().await.expect("record");
-            let envelope: Envelope<InventoryMovement> =
-                serde_json::from_slice(message.payload().unwrap_or_default()).expect("envelope");
-            tally.record(published_millis(&envelope));
-            consumer
-                .store_offset_from_message(&message)
-                .expect("store offset");
-        }
-    };
+    let kafka = kafka(bootstrap);
     tokio::select! {
         measurement = tally.run_phases() => measurement,
-        () = consuming => unreachable!("the loop never ends"),
+        () = hand_written_loop::<InventoryMovement>(&kafka, "hand-written", &tally) => {
+            unreachable!("the loop never ends")
+        }
     }
 }
 
 /// How long the parent waits between live events (a steady 5 000 events per second).
 pub const LIVE_PACE: Duration = Duration::from_micros(200);
+
+/// The topics of the `groups` pair, each read by a group of its own in one process.
+pub const GROUP_TOPICS: [&str; 5] = [
+    TOPIC,
+    "erp.purchase.lifecycle",
+    "erp.sales.transactions",
+    "erp.vma.clinical",
+    "erp.audit.events",
+];
+
+/// Publishes `count` events in all, a fifth on each of [`GROUP_TOPICS`], each as its topic's
+/// producer service.
+pub async fn publish_group_backlog(kafka: &Kafka, count: usize) {
+    let publisher = |service: &str| -> Publisher { kafka.publisher(service).expect("publisher") };
+    let each = count / GROUP_TOPICS.len();
+    let orders: Vec<PurchaseOrderEvent> = (0..each)
+        .map(|i| PurchaseOrderEvent {
+            po_number: format!("PO-{i:06}"),
+            supplier: "ACME-INDUSTRIAL-SUPPLY".to_owned(),
+            stage: PurchaseStage::PoCreated,
+            lines: vec![OrderLine {
+                product_id: format!("SKU-{:06}", i % 5_000),
+                quantity: 12,
+                unit_cost_cents: 1_999,
+            }],
+            expected_on: None,
+        })
+        .collect();
+    let sales: Vec<SaleCompleted> = (0..each)
+        .map(|i| {
+            SaleCompleted::new(
+                &format!("S-{i:06}"),
+                &format!("SKU-{:06}", i % 5_000),
+                2,
+                999,
+            )
+        })
+        .collect();
+    let cases: Vec<ClinicalCaseEvent> = (0..each)
+        .map(|i| ClinicalCaseEvent {
+            case_id: format!("CASE-{i:06}"),
+            stage: CaseStage::CaseOpened,
+            site: "HOSPITAL-NORTH-CAMPUS".to_owned(),
+            device_lot: None,
+        })
+        .collect();
+    let audits: Vec<AuditRecord> = (0..each)
+        .map(|i| AuditRecord {
+            module: "inventory".to_owned(),
+            entity_id: format!("PO-{i:06}"),
+            action: "APPROVE".to_owned(),
+            actor: "buyer@example.com".to_owned(),
+            detail: None,
+        })
+        .collect();
+    let (movements, orders, sales, cases, audits) = tokio::join!(
+        async {
+            let events = movements(0, each);
+            publisher("inventory-service").publish_all(&events).await
+        },
+        async { publisher("purchase-service").publish_all(&orders).await },
+        async { publisher("etl-service").publish_all(&sales).await },
+        async { publisher("vma-clinical-service").publish_all(&cases).await },
+        async { publisher("audit-service").publish_all(&audits).await },
+    );
+    for published in [movements, orders, sales, cases, audits] {
+        published.expect("backlog");
+    }
+}
+
+/// Counts an event of any topic of the `groups` pair.
+async fn count_any<E>(event: Envelope<E>, tally: &Tally) -> Result<(), HandlerError> {
+    tally.record(published_millis(&event));
+    Ok(())
+}
+
+#[erp_listener(group = "search-sync", idempotent = false, concurrency = 24)]
+async fn group_movements(
+    event: Envelope<InventoryMovement>,
+    State(tally): State<Tally>,
+) -> Result<(), HandlerError> {
+    count_any(event, &tally).await
+}
+
+#[erp_listener(group = "finance", idempotent = false, concurrency = 24)]
+async fn group_orders(
+    event: Envelope<PurchaseOrderEvent>,
+    State(tally): State<Tally>,
+) -> Result<(), HandlerError> {
+    count_any(event, &tally).await
+}
+
+#[erp_listener(group = "fifo", idempotent = false, concurrency = 24)]
+async fn group_sales(
+    event: Envelope<SaleCompleted>,
+    State(tally): State<Tally>,
+) -> Result<(), HandlerError> {
+    count_any(event, &tally).await
+}
+
+#[erp_listener(group = "analytics", idempotent = false, concurrency = 24)]
+async fn group_cases(
+    event: Envelope<ClinicalCaseEvent>,
+    State(tally): State<Tally>,
+) -> Result<(), HandlerError> {
+    count_any(event, &tally).await
+}
+
+#[erp_listener(group = "compliance", idempotent = false, concurrency = 24)]
+async fn group_audits(
+    event: Envelope<AuditRecord>,
+    State(tally): State<Tally>,
+) -> Result<(), HandlerError> {
+    count_any(event, &tally).await
+}
+
+/// Five listeners in five groups, one per topic of [`GROUP_TOPICS`], in one application.
+pub async fn consume_groups_ours(bootstrap: &str, backlog: usize, live: usize) -> Measurement {
+    let tally = Tally::new(backlog, live);
+    let running = mock_settings(App::new(&kafka(bootstrap)))
+        .listener(group_movements.with_state(tally.clone()))
+        .listener(group_orders.with_state(tally.clone()))
+        .listener(group_sales.with_state(tally.clone()))
+        .listener(group_cases.with_state(tally.clone()))
+        .listener(group_audits.with_state(tally.clone()))
+        .start()
+        .expect("start");
+    let measurement = tally.run_phases().await;
+    running.shutdown().await;
+    measurement
+}
+
+/// Five hand-written loops ([`hand_written_loop`]) in one process, one per topic.
+pub async fn consume_groups_hand(bootstrap: &str, backlog: usize, live: usize) -> Measurement {
+    let tally = Tally::new(backlog, live);
+    let kafka = kafka(bootstrap);
+    let loops = async {
+        tokio::join!(
+            hand_written_loop::<InventoryMovement>(&kafka, "hand-search-sync", &tally),
+            hand_written_loop::<PurchaseOrderEvent>(&kafka, "hand-finance", &tally),
+            hand_written_loop::<SaleCompleted>(&kafka, "hand-fifo", &tally),
+            hand_written_loop::<ClinicalCaseEvent>(&kafka, "hand-analytics", &tally),
+            hand_written_loop::<AuditRecord>(&kafka, "hand-compliance", &tally),
+        )
+    };
+    tokio::select! {
+        measurement = tally.run_phases() => measurement,
+        _ = loops => unreachable!("the loops never end"),
+    }
+}
 
 #[cfg(test)]
 mod tests {

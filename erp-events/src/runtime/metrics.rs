@@ -43,6 +43,8 @@ pub(crate) struct Metrics {
     send: Histograms,
     sent: Family<Labels, Counter>,
     lag: Family<Labels, Gauge>,
+    buffered: Family<Labels, Gauge>,
+    paused: Family<Labels, Gauge>,
     /// The lag series set per group, so that given-up partitions are removed.
     lag_series: Mutex<HashMap<String, Vec<Labels>>>,
     /// The publish series by system, topic and error type: a publish looks them up by pointer.
@@ -74,6 +76,8 @@ impl Default for Metrics {
             send: histograms(),
             sent: Family::default(),
             lag: Family::default(),
+            buffered: Family::default(),
+            paused: Family::default(),
             lag_series: Mutex::default(),
             sends: RwLock::default(),
         };
@@ -133,6 +137,16 @@ impl Default for Metrics {
                 "messaging_kafka_consumer_lag",
                 "Records between a partition's committed offset and its end (librdkafka's consumer_lag)",
                 &metrics.lag,
+            ),
+            (
+                "erp_events_consumer_buffered_bytes",
+                "Bytes of records a group's consumer has polled and its workers not yet taken",
+                &metrics.buffered,
+            ),
+            (
+                "erp_events_paused_partitions",
+                "Partitions paused because they hold their share of the consumer's buffer",
+                &metrics.paused,
             ),
         ];
         for (name, help, family) in gauges {
@@ -218,6 +232,15 @@ impl Metrics {
         });
         duration.observe(took.as_secs_f64());
         count.inc();
+    }
+
+    /// The gauges of `group`'s consumer buffer: the bytes it holds, the partitions it paused.
+    pub(crate) fn consumer_buffer(&self, group: &str) -> (Gauge, Gauge) {
+        let labels = vec![("messaging_consumer_group_name", group.to_owned())];
+        (
+            self.buffered.get_or_create(&labels).clone(),
+            self.paused.get_or_create(&labels).clone(),
+        )
     }
 
     /// Sets the lag of `group` on each `(topic, partition)`, forgetting partitions not listed

@@ -91,8 +91,6 @@ impl QueueReceiver {
 }
 
 impl RecordSource for QueueReceiver {
-    type Record = Record;
-
     async fn next_record(&mut self) -> Option<Record> {
         let queued = self.receiver.recv().await?;
         Some(self.take(queued))

@@ -2,48 +2,10 @@
 
 use std::ops::Range;
 
-use crate::core::trace::TRACEPARENT;
-
-/// Where one header's name and value lie in a record's buffer.
-type HeaderSpan = (Range<u32>, Option<Range<u32>>);
-
-/// A record as a partition worker reads it: in place from Kafka's partition queue, or owned
-/// from the in-process transport. Its headers are read only when needed (librdkafka parses
-/// them on first access), and it is copied only when it is dead-lettered.
-pub(crate) trait ConsumedRecord {
-    /// The offset in the partition.
-    fn offset(&self) -> i64;
-    /// The record value (the envelope).
-    fn value(&self) -> Option<&[u8]>;
-    /// The record key.
-    fn key(&self) -> Option<&[u8]>;
-    /// The last `traceparent` header, as UTF-8.
-    fn traceparent(&self) -> Option<&str>;
-    /// An owned copy; `topic` is the listener's (same text, static).
-    fn to_record(&self, topic: &'static str) -> Record;
-}
-
-impl ConsumedRecord for Record {
-    fn offset(&self) -> i64 {
-        self.offset
-    }
-
-    fn value(&self) -> Option<&[u8]> {
-        Record::value(self)
-    }
-
-    fn key(&self) -> Option<&[u8]> {
-        Record::key(self)
-    }
-
-    fn traceparent(&self) -> Option<&str> {
-        self.header_str(TRACEPARENT)
-    }
-
-    fn to_record(&self, _topic: &'static str) -> Record {
-        self.clone()
-    }
-}
+/// Room for headers when a record's buffer is sized (a `traceparent` takes 74 bytes).
+const HEADER_ROOM: usize = 128;
+/// The length written for a header without a value.
+const NO_VALUE: u32 = u32::MAX;
 
 /// When a record was written, as its transport says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,11 +18,12 @@ pub enum Timestamp {
     LogAppendTime(i64),
 }
 
-/// One consumed record, owned: what the in-process transport delivered, or a copy of a Kafka
-/// record on its way to the dead-letter topic.
+/// One consumed record, owned: what a transport hands its workers, and what is copied to the
+/// dead-letter topic.
 ///
-/// Key, value and headers live in one buffer (a record costs two allocations, not one per
-/// part).
+/// Key, value and headers live in one buffer, so a record costs one allocation: the key and
+/// value first, then each header as its name's length (`u32`, little-endian), the name, its
+/// value's length (`u32::MAX` for none) and the value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// The topic.
@@ -71,26 +34,22 @@ pub struct Record {
     pub offset: i64,
     /// The record timestamp.
     pub timestamp: Timestamp,
-    bytes: Box<[u8]>,
+    bytes: Vec<u8>,
     key: Option<Range<u32>>,
     value: Option<Range<u32>>,
-    headers: Box<[HeaderSpan]>,
+    headers_start: u32,
 }
 
 impl Record {
     /// A record with the given parts.
-    pub(crate) fn new<'a>(
+    pub(crate) fn new<'a, N: AsRef<str>>(
         (topic, partition, offset): (&'static str, i32, i64),
         key: Option<&[u8]>,
         value: Option<&[u8]>,
-        headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)> + Clone,
+        headers: impl Iterator<Item = (N, Option<&'a [u8]>)>,
         timestamp: Timestamp,
     ) -> Self {
-        let header_bytes: usize = headers
-            .clone()
-            .map(|(name, value)| name.len() + value.map_or(0, <[u8]>::len))
-            .sum();
-        let size = key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + header_bytes;
+        let size = key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + HEADER_ROOM;
         let mut bytes = Vec::with_capacity(size);
         let mut append = |part: &[u8]| {
             let start = bytes.len() as u32;
@@ -99,19 +58,30 @@ impl Record {
         };
         let key = key.map(&mut append);
         let value = value.map(&mut append);
-        let headers = headers
-            .map(|(name, value)| (append(name.as_bytes()), value.map(&mut append)))
-            .collect();
+        let headers_start = bytes.len() as u32;
+        for (name, value) in headers {
+            let name = name.as_ref();
+            bytes.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(name.as_bytes());
+            let length = value.map_or(NO_VALUE, |value| value.len() as u32);
+            bytes.extend_from_slice(&length.to_le_bytes());
+            bytes.extend_from_slice(value.unwrap_or_default());
+        }
         Record {
             topic,
             partition,
             offset,
             timestamp,
-            bytes: bytes.into_boxed_slice(),
+            bytes,
             key,
             value,
-            headers,
+            headers_start,
         }
+    }
+
+    /// The bytes of its key, value and headers.
+    pub(crate) fn size(&self) -> usize {
+        self.bytes.len()
     }
 
     fn slice(&self, range: &Range<u32>) -> &[u8] {
@@ -130,9 +100,24 @@ impl Record {
 
     /// The headers, in order (a name that was not UTF-8 was decoded lossily).
     pub fn headers(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> + '_ {
-        self.headers.iter().map(|(name, value)| {
-            let name = std::str::from_utf8(self.slice(name)).unwrap_or_default();
-            (name, value.as_ref().map(|range| self.slice(range)))
+        let mut rest = &self.bytes[self.headers_start as usize..];
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let mut take = |count: usize| -> &[u8] {
+                let (taken, left) = rest.split_at(count);
+                rest = left;
+                taken
+            };
+            let length = |bytes: &[u8]| u32::from_le_bytes(bytes.try_into().expect("4 bytes"));
+            let name_length = length(take(4)) as usize;
+            let name = std::str::from_utf8(take(name_length)).unwrap_or_default();
+            let value = match length(take(4)) {
+                NO_VALUE => None,
+                value_length => Some(take(value_length as usize)),
+            };
+            Some((name, value))
         })
     }
 

@@ -23,11 +23,11 @@ use crate::core::envelope::{DecodeError, Envelope};
 use crate::core::event::Event;
 use crate::core::listener::{HandlerError, Listener, ListenerOptions};
 use crate::core::spans;
-use crate::core::trace::TraceContext;
+use crate::core::trace::{TRACEPARENT, TraceContext};
 use crate::idempotency::{Claim, idempotency_key};
 use crate::runtime::claims::{ClaimBook, Idempotency};
 use crate::runtime::dlt::{DECODE_ERROR_TYPE, DeadLetterReason, dead_letter_headers};
-use crate::runtime::record::ConsumedRecord;
+use crate::runtime::record::Record;
 use crate::runtime::sinks::{DeadLetterSink, OffsetSink};
 use crate::runtime::stats::{Busy, ListenerStats};
 use crate::runtime::stop::{
@@ -60,12 +60,10 @@ pub(crate) struct Partition {
 /// takes nothing, and the source's bound (librdkafka's prefetch limit, a bounded queue) holds
 /// the rest back.
 pub(crate) trait RecordSource: Send {
-    /// The records it yields.
-    type Record: ConsumedRecord + Send + Sync;
     /// The next record, waiting for one; `None` once the source is closed.
-    fn next_record(&mut self) -> impl Future<Output = Option<Self::Record>> + Send;
+    fn next_record(&mut self) -> impl Future<Output = Option<Record>> + Send;
     /// The next record if one is ready now.
-    fn ready_record(&mut self) -> Option<Self::Record>;
+    fn ready_record(&mut self) -> Option<Record>;
 }
 
 /// A record's envelope, or why it could not be read.
@@ -127,11 +125,11 @@ impl<L: Listener> ListenerRuntime<L> {
         }
     }
 
-    async fn process_batch<R: ConsumedRecord + Sync>(
+    async fn process_batch(
         &self,
         p: &Partition,
         busy: &Busy,
-        batch: &[R],
+        batch: &[Record],
     ) -> Result<(), Stopped> {
         let decoded: Vec<Decoded<L::Event>> = batch
             .iter()
@@ -147,7 +145,7 @@ impl<L: Listener> ListenerRuntime<L> {
             .collect();
         let claims = match &self.idempotency {
             Some(idempotency) => {
-                let offset = batch.first().map_or(-1, ConsumedRecord::offset);
+                let offset = batch.first().map_or(-1, |record| record.offset);
                 idempotency
                     .claim_batch(&self.waiting(p, offset), &keys)
                     .await?
@@ -169,11 +167,11 @@ impl<L: Listener> ListenerRuntime<L> {
 
     /// Handles the claimed batch's records in order, then settles their claims and stores the
     /// offset of the last one done.
-    async fn work_through<R: ConsumedRecord + Sync>(
+    async fn work_through(
         &self,
         p: &Partition,
         busy: &Busy,
-        batch: &[R],
+        batch: &[Record],
         decoded: Vec<Decoded<L::Event>>,
         keys: Vec<Option<String>>,
         mut claims: ClaimBook,
@@ -190,7 +188,7 @@ impl<L: Listener> ListenerRuntime<L> {
                 "erp.record",
                 topic = p.topic,
                 partition = p.partition,
-                offset = record.offset(),
+                offset = record.offset,
                 group = L::GROUP,
                 listener = L::NAME,
                 event_id = tracing::field::Empty,
@@ -222,7 +220,7 @@ impl<L: Listener> ListenerRuntime<L> {
                     break;
                 }
             }
-            done = Some(record.offset());
+            done = Some(record.offset);
         }
         // The `done` markers first, then the offsets (fail closed, DESIGN §5): while the store
         // is unreachable nothing is committed past a record whose marker is not written, and a
@@ -241,11 +239,11 @@ impl<L: Listener> ListenerRuntime<L> {
         outcome
     }
 
-    async fn process_record<R: ConsumedRecord + Sync>(
+    async fn process_record(
         &self,
         p: &Partition,
         busy: &Busy,
-        record: &R,
+        record: &Record,
         incoming: Incoming<L::Event>,
         claims: &mut ClaimBook,
     ) -> Result<Outcome, Stopped> {
@@ -268,7 +266,7 @@ impl<L: Listener> ListenerRuntime<L> {
         }
         let claim = match (&self.idempotency, &key) {
             (Some(idempotency), Some(key)) => {
-                let waiting = self.waiting(p, record.offset());
+                let waiting = self.waiting(p, record.offset);
                 if idempotency.resolve(&waiting, key, claims).await? == Claim::Done {
                     debug!("duplicate event skipped");
                     return Ok(Outcome::Skipped);
@@ -303,11 +301,11 @@ impl<L: Listener> ListenerRuntime<L> {
     }
 
     /// Runs the handler, retrying retryable failures with backoff.
-    async fn handle_with_retries<R: ConsumedRecord + Sync>(
+    async fn handle_with_retries(
         &self,
         p: &Partition,
         busy: &Busy,
-        record: &R,
+        record: &Record,
         first: Envelope<L::Event>,
         (parent, claim): (Option<TraceContext>, Option<ClaimMarker>),
     ) -> Result<Attempts, Stopped> {
@@ -316,7 +314,7 @@ impl<L: Listener> ListenerRuntime<L> {
             topic: p.topic,
             group: L::GROUP,
             partition: p.partition,
-            offset: record.offset(),
+            offset: record.offset,
             key: record.key(),
             event_id: first.event_id,
         };
@@ -409,10 +407,9 @@ impl<L: Listener> ListenerRuntime<L> {
     async fn dead_letter(
         &self,
         p: &Partition,
-        record: &(impl ConsumedRecord + Sync),
+        record: &Record,
         reason: DeadLetterReason,
     ) -> Result<Outcome, Stopped> {
-        let record = &record.to_record(p.topic);
         warn!(
             reason = %reason.message,
             error_type = %reason.error_type,
@@ -448,11 +445,11 @@ impl<L: Listener> ListenerRuntime<L> {
 /// only when needed, or when OpenTelemetry records the spans (`traceparent` names the
 /// producer's span itself).
 fn producer_trace<E>(
-    record: &impl ConsumedRecord,
+    record: &Record,
     envelope: Option<&Envelope<E>>,
     span: &Span,
 ) -> Option<TraceContext> {
-    let from_header = || record.traceparent().and_then(TraceContext::parse);
+    let from_header = || record.header_str(TRACEPARENT).and_then(TraceContext::parse);
     let from_envelope = || {
         let trace_id = envelope?.trace_id.as_deref()?;
         TraceContext::continuing(trace_id)

@@ -1,17 +1,17 @@
-//! One Kafka consumer per group, and a worker per assigned partition that reads that
-//! partition's records in place from librdkafka's queue for it: no copy, no hand-off.
+//! One Kafka consumer per group, polled on a thread of its own, and a worker per assigned
+//! partition that its records are handed to, in order.
 //!
-//! Each partition's queue is split off the consumer's queue when the partition is assigned,
-//! before librdkafka starts fetching it, so none of its records reach the shared queue; the
-//! consumer's own poll loop only serves rebalances. Backpressure is librdkafka's: a busy
-//! worker reads nothing, and librdkafka stops fetching a partition whose queue holds
-//! `queued.max.messages.kbytes`.
+//! The consumer's partitions share its one queue, so librdkafka bounds their prefetch as a
+//! whole (`queued.max.messages.kbytes`), whatever the number of partitions, and one poll serves
+//! them all: the cost of a wake-up does not grow with the partitions a member owns. Each record
+//! is copied once (see [`record`](super::record)) into its partition's inbox
+//! ([`inbox`](super::inbox)), within a budget of the same size for the whole consumer: once it
+//! is spent, a partition whose worker is slow is paused while it holds more than its share.
 //!
 //! A revoked partition is given up only once its worker has finished the record in hand
 //! (within the shutdown timeout) and stored its offset, and what is done is committed: its
 //! next owner starts after the last handled record, never beside a handler still running.
-//! That wait blocks the rebalance callback, so the consumer's own poll loop (which runs the
-//! callbacks) has a thread of its own, off the async runtime's threads.
+//! That wait blocks the rebalance callback, which runs in the consumer's poll, on its thread.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,11 +22,8 @@ use std::time::{Duration, Instant};
 
 use std::panic::AssertUnwindSafe;
 
-use futures_util::{FutureExt, StreamExt};
-use rdkafka::consumer::stream_consumer::{MessageStream, StreamPartitionQueue};
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use futures_util::FutureExt;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
@@ -36,23 +33,36 @@ use tracing::{debug, error, info, warn};
 
 use crate::core::listener::Listener;
 use crate::runtime::metrics::Metrics;
+use crate::runtime::record::Record;
 use crate::runtime::route::Route;
 use crate::runtime::sinks::OffsetSink;
-use crate::runtime::worker::{ListenerRuntime, Partition, RecordSource};
+use crate::runtime::worker::{ListenerRuntime, Partition};
+use crate::transport::kafka::inbox::{Budget, Inbox, InboxSender, Valve, inbox};
+use crate::transport::kafka::record::copy;
 
 type PartitionKey = (&'static str, i32);
 
-/// One assigned partition's queue, split off its consumer's.
-pub(crate) type KafkaPartitionQueue = StreamPartitionQueue<GroupContext>;
+/// How long one poll waits for a record, and so how soon the consumer's thread sees a stop.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// A listener's runtime as a Kafka group consumer drives it: each assigned partition read in
-/// place from its own queue.
+/// The most records of one partition handed to its worker at once.
+const RUN: usize = 64;
+
+/// The in-flight budget when the configuration does not say (librdkafka's own default prefetch
+/// bound, 64 MiB).
+const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
+
+/// The consumer of one group.
+type GroupKafkaConsumer = BaseConsumer<GroupContext>;
+
+/// A listener's runtime as a Kafka group consumer drives it: each assigned partition read from
+/// its inbox.
 pub(crate) trait KafkaRoute: Route {
-    /// Starts a worker for one partition, reading its queue in place.
+    /// Starts a worker for one partition, reading its inbox.
     fn start_kafka_partition(
         self: Arc<Self>,
         partition: Partition,
-        queue: KafkaPartitionQueue,
+        inbox: Inbox,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
 
@@ -60,9 +70,9 @@ impl<L: Listener> KafkaRoute for ListenerRuntime<L> {
     fn start_kafka_partition(
         self: Arc<Self>,
         partition: Partition,
-        queue: KafkaPartitionQueue,
+        inbox: Inbox,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(async move { self.run_partition(partition, queue.stream()).await })
+        Box::pin(self.run_partition(partition, inbox))
     }
 }
 
@@ -74,6 +84,8 @@ struct ActiveWorker {
     gone: mpsc::Receiver<()>,
     /// Where it stores offsets; closed when its partition is given up.
     offsets: Arc<KafkaOffsets>,
+    /// Where the consumer hands it records.
+    inbox: InboxSender,
 }
 
 /// The workers of one consumer.
@@ -91,8 +103,10 @@ pub(crate) struct GroupContext {
     routes: HashMap<&'static str, Arc<dyn KafkaRoute>>,
     workers: Mutex<Workers>,
     offsets: Mutex<FinishedOffsets>,
-    /// The consumer this context belongs to (set once it exists), to split partition queues.
-    consumer: OnceLock<Weak<StreamConsumer<GroupContext>>>,
+    /// The consumer this context belongs to (set once it exists), to pause partitions.
+    consumer: OnceLock<Weak<GroupKafkaConsumer>>,
+    /// The bytes of records polled and not yet taken by the workers.
+    budget: Arc<Budget>,
     stop: CancellationToken,
     /// Set once the group gave this member its first assignment (empty or not).
     joined: Arc<AtomicBool>,
@@ -182,6 +196,10 @@ impl ConsumerContext for GroupContext {
         let Rebalance::Assign(partitions) = rebalance else {
             return;
         };
+        // A partition paused for an inbox of an earlier assignment starts fetching again.
+        if let Err(error) = consumer.resume(partitions) {
+            warn!(group = self.group, %error, "cannot resume the assigned partitions");
+        }
         let refused = std::mem::take(&mut self.offsets.lock().expect("not poisoned").refused);
         let mut kept = TopicPartitionList::new();
         for element in partitions.elements() {
@@ -247,8 +265,10 @@ impl GroupContext {
             }
         }
         let mut workers = self.workers.lock().expect("not poisoned");
+        self.budget.share_between(workers.active.len());
         for (key, active) in leaving {
             active.offsets.close();
+            active.inbox.close();
             if !active.worker.is_finished() {
                 active.worker.abort();
                 workers.retiring.insert(key, active.worker);
@@ -280,37 +300,25 @@ impl GroupContext {
                 offsets: offsets.clone(),
                 stop: stop.clone(),
             };
+            let valve = PartitionValve {
+                consumer: Arc::downgrade(&consumer),
+                key,
+            };
+            let (sender, inbox) = inbox(self.budget.clone(), valve);
             let (alive, gone) = mpsc::channel::<()>();
             // A revoked worker of the same partition finishes its record before the new one
-            // starts, so that one key's events are never handled concurrently or out of order.
-            // Its queue goes first (dropping a queue disarms the partition's wake-up), and the
-            // records wait meanwhile: a partition once split stays off the shared queue.
-            let queue = match workers.retiring.remove(&key) {
-                Some(previous) => Err((previous, consumer.clone())),
-                None => Ok(consumer.split_partition_queue(key.0, key.1)),
-            };
+            // starts, so that one key's events are never handled concurrently or out of order;
+            // the records wait in the inbox meanwhile.
+            let previous = workers.retiring.remove(&key);
             let route = route.clone();
             let group = self.group;
             let group_stop = self.stop.clone();
             let worker = self.runtime.spawn(async move {
                 let _alive = alive;
-                let queue = match queue {
-                    Ok(queue) => queue,
-                    Err((previous, consumer)) => {
-                        let _ = previous.await;
-                        consumer.split_partition_queue(key.0, key.1)
-                    }
-                };
-                let Some(queue) = queue else {
-                    error!(
-                        group,
-                        topic = key.0,
-                        partition = key.1,
-                        "no queue for the partition"
-                    );
-                    return;
-                };
-                let work = route.start_kafka_partition(partition, queue);
+                if let Some(previous) = previous {
+                    let _ = previous.await;
+                }
+                let work = route.start_kafka_partition(partition, inbox);
                 if AssertUnwindSafe(work).catch_unwind().await.is_err() {
                     // A bug (handler panics are failed attempts): the partition would stall
                     // unseen. The group stops instead, so that its partitions move to members
@@ -331,63 +339,129 @@ impl GroupContext {
                     worker,
                     gone,
                     offsets,
+                    inbox: sender,
                 },
             );
         }
+        self.budget.share_between(workers.active.len());
     }
-}
 
-/// Polls the consumer's own queue (rebalances, errors) until `stop`.
-async fn serve(
-    consumer: &StreamConsumer<GroupContext>,
-    group: &'static str,
-    stop: CancellationToken,
-) {
-    let mut messages = consumer.stream();
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => break,
-            message = messages.next() => match message.expect("Kafka streams never end") {
-                Ok(message) => redirect(consumer, &message),
-                Err(error) => warn!(group, %error, "consumer error; librdkafka retries"),
-            },
+    /// Adds a polled record to `run`, handing the run over first when the record is another
+    /// partition's or the run is full. A record of a partition given up meanwhile is dropped
+    /// (its next owner reads it again).
+    fn dispatch(&self, message: &BorrowedMessage<'_>, run: &mut Option<Run>) {
+        let Some((route, key)) = self.route_of(message.topic(), message.partition()) else {
+            warn!(
+                group = self.group,
+                topic = message.topic(),
+                "record of a topic no listener reads"
+            );
+            return;
+        };
+        let record = copy(route.topic(), message);
+        if let Some(current) = run
+            .as_mut()
+            .filter(|current| current.key == key && current.records.len() < RUN)
+        {
+            current.records.push(record);
+            return;
         }
-    }
-}
-
-/// A record on the shared queue: its partition's queue was not split in time. It is not
-/// handled here (out of order); the partition is rewound to it, for its worker to read.
-fn redirect(consumer: &StreamConsumer<GroupContext>, message: &BorrowedMessage<'_>) {
-    let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-    error!(
-        topic,
-        partition, offset, "record outside its partition's queue; rewinding"
-    );
-    let rewound = consumer.seek(topic, partition, Offset::Offset(offset), Duration::ZERO);
-    if let Err(error) = rewound {
-        error!(topic, partition, offset, %error, "rewind failed; the record is redelivered after a rebalance");
-    }
-}
-
-impl<'q> RecordSource for MessageStream<'q, GroupContext> {
-    type Record = BorrowedMessage<'q>;
-
-    async fn next_record(&mut self) -> Option<BorrowedMessage<'q>> {
-        loop {
-            match StreamExt::next(self).await? {
-                Ok(message) => return Some(message),
-                Err(error) => warn!(%error, "partition error; librdkafka retries"),
+        if let Some(full_or_other) = run.take() {
+            full_or_other.hand_over();
+        }
+        let workers = self.workers.lock().expect("not poisoned");
+        match workers.active.get(&key) {
+            Some(active) => {
+                let mut records = Vec::with_capacity(RUN);
+                records.push(record);
+                *run = Some(Run {
+                    key,
+                    inbox: active.inbox.clone(),
+                    records,
+                });
             }
+            None => debug!(
+                group = self.group,
+                topic = key.0,
+                partition = key.1,
+                offset = message.offset(),
+                "record of a partition given up; not handled here"
+            ),
         }
     }
+}
 
-    fn ready_record(&mut self) -> Option<BorrowedMessage<'q>> {
-        match StreamExt::next(self).now_or_never()?? {
-            Ok(message) => Some(message),
-            Err(error) => {
-                warn!(%error, "partition error; librdkafka retries");
-                None
+/// Consecutive records of one partition, polled one after another, handed to its worker in
+/// one go: one hand-over (and at most one wake-up of the worker) per run, not per record.
+struct Run {
+    key: PartitionKey,
+    inbox: InboxSender,
+    records: Vec<Record>,
+}
+
+impl Run {
+    /// Hands the records to the worker; if their partition was given up since they were
+    /// polled, its inbox is closed and they are dropped.
+    fn hand_over(self) {
+        self.inbox.push(self.records);
+    }
+}
+
+/// Pauses and resumes fetching one partition of a group's consumer.
+struct PartitionValve {
+    consumer: Weak<GroupKafkaConsumer>,
+    key: PartitionKey,
+}
+
+impl PartitionValve {
+    fn switch(&self, pause: bool) {
+        let Some(consumer) = self.consumer.upgrade() else {
+            return;
+        };
+        let (topic, partition) = self.key;
+        let mut list = TopicPartitionList::new();
+        list.add_partition(topic, partition);
+        let switched = if pause {
+            consumer.pause(&list)
+        } else {
+            consumer.resume(&list)
+        };
+        match switched {
+            Ok(()) => debug!(topic, partition, pause, "partition fetching switched"),
+            Err(error) => warn!(topic, partition, pause, %error, "cannot pause or resume"),
+        }
+    }
+}
+
+impl Valve for PartitionValve {
+    fn pause(&self) {
+        self.switch(true);
+    }
+
+    fn resume(&self) {
+        self.switch(false);
+    }
+}
+
+/// Polls the consumer until `stop`: records go to their partitions' workers, the rebalance
+/// callbacks run here. A run of records is handed over once the queue has nothing more ready
+/// at once, another partition's record comes, or it is full.
+fn serve(consumer: &GroupKafkaConsumer, group: &'static str, stop: &CancellationToken) {
+    let context = consumer.context();
+    let mut run = None;
+    while !stop.is_cancelled() {
+        let wait = if run.is_some() {
+            Duration::ZERO
+        } else {
+            POLL_INTERVAL
+        };
+        match consumer.poll(wait) {
+            Some(Ok(message)) => context.dispatch(&message, &mut run),
+            Some(Err(error)) => warn!(group, %error, "consumer error; librdkafka retries"),
+            None => {
+                if let Some(ready) = run.take() {
+                    ready.hand_over();
+                }
             }
         }
     }
@@ -439,7 +513,7 @@ fn ahead_of_commit<C: ConsumerContext>(
 /// Stores offsets in the consumer; librdkafka commits them (periodically, on rebalance, on
 /// close). Closed when its partition is given up: a worker still running then stores nothing.
 struct KafkaOffsets {
-    consumer: Arc<StreamConsumer<GroupContext>>,
+    consumer: Arc<GroupKafkaConsumer>,
     open: Mutex<bool>,
 }
 
@@ -474,7 +548,7 @@ impl OffsetSink for KafkaOffsets {
 /// The consumer of one group, serving its rebalances until stopped.
 pub(crate) struct GroupConsumer {
     group: &'static str,
-    consumer: Arc<StreamConsumer<GroupContext>>,
+    consumer: Arc<GroupKafkaConsumer>,
     stop: CancellationToken,
     shutdown_timeout: Duration,
 }
@@ -489,7 +563,13 @@ impl GroupConsumer {
         shutdown_timeout: Duration,
         metrics: Arc<Metrics>,
     ) -> Result<Self, KafkaError> {
+        // The in-flight budget is as big as librdkafka's prefetch bound (in KiB).
+        let budget = config
+            .get("queued.max.messages.kbytes")
+            .and_then(|kbytes| kbytes.parse::<usize>().ok())
+            .map_or(DEFAULT_BUDGET, |kbytes| kbytes * 1024);
         let context = GroupContext {
+            budget: Arc::new(Budget::new(budget, metrics.consumer_buffer(group))),
             joined: Arc::default(),
             metrics,
             group,
@@ -504,8 +584,7 @@ impl GroupConsumer {
             runtime: tokio::runtime::Handle::current(),
             shutdown_timeout,
         };
-        let consumer: Arc<StreamConsumer<GroupContext>> =
-            Arc::new(config.create_with_context(context)?);
+        let consumer: Arc<GroupKafkaConsumer> = Arc::new(config.create_with_context(context)?);
         let _ = consumer.context().consumer.set(Arc::downgrade(&consumer));
         let topics: Vec<&str> = consumer.context().routes.keys().copied().collect();
         consumer.subscribe(&topics)?;
@@ -528,13 +607,12 @@ impl GroupConsumer {
         let topics: Vec<&str> = self.consumer.context().routes.keys().copied().collect();
         info!(group = self.group, ?topics, "listening");
         let (consumer, stop, group) = (self.consumer.clone(), self.stop.clone(), self.group);
-        let runtime = tokio::runtime::Handle::current();
         let (served, serving_ended) = tokio::sync::oneshot::channel();
         // The rebalance callbacks run in this loop and block while revoked workers finish.
         let serving = std::thread::Builder::new()
             .name(format!("erp-{group}"))
             .spawn(move || {
-                runtime.block_on(serve(&consumer, group, stop));
+                serve(&consumer, group, &stop);
                 let _ = served.send(());
             });
         match serving {

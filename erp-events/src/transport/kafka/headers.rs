@@ -16,17 +16,25 @@ pub type Header<'a> = (Cow<'a, str>, Option<&'a [u8]>);
 /// The headers of `message`, in order, without panicking on a name that is not UTF-8 (as
 /// rdkafka's own accessors do).
 pub fn headers<'a>(message: &'a BorrowedMessage<'_>) -> Vec<Header<'a>> {
+    each_header(message).collect()
+}
+
+/// [`headers`], one by one, without collecting them.
+pub(crate) fn each_header<'a>(
+    message: &'a BorrowedMessage<'_>,
+) -> impl Iterator<Item = Header<'a>> + 'a {
     let mut native: *mut rdsys::rd_kafka_headers_t = ptr::null_mut();
     // SAFETY: `message.ptr()` is the live librdkafka message `message` borrows; on success
     // `native` points to headers the message owns, valid while `message` is (not freed here).
     let found = unsafe { rdsys::rd_kafka_message_headers(message.ptr(), &mut native) };
-    if found != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || native.is_null() {
-        return Vec::new();
-    }
-    // SAFETY: `native` is valid (above).
-    let count = unsafe { rdsys::rd_kafka_header_cnt(native) };
-    let mut headers = Vec::with_capacity(count);
-    for index in 0..count {
+    let count =
+        if found != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || native.is_null() {
+            0
+        } else {
+            // SAFETY: `native` is valid (above).
+            unsafe { rdsys::rd_kafka_header_cnt(native) }
+        };
+    (0..count).map_while(move |index| {
         let (mut name, mut value, mut size): (*const c_char, *const c_void, usize) =
             (ptr::null(), ptr::null(), 0);
         // SAFETY: `native` is valid and `index` is below its count; the out-pointers are ours.
@@ -34,7 +42,7 @@ pub fn headers<'a>(message: &'a BorrowedMessage<'_>) -> Vec<Header<'a>> {
             rdsys::rd_kafka_header_get_all(native, index, &mut name, &mut value, &mut size)
         };
         if read != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
-            break;
+            return None;
         }
         // SAFETY: librdkafka keeps each name NUL-terminated and each value `size` bytes long
         // (or null) inside the message's headers, which outlive `'a`.
@@ -44,7 +52,6 @@ pub fn headers<'a>(message: &'a BorrowedMessage<'_>) -> Vec<Header<'a>> {
                 (!value.is_null()).then(|| std::slice::from_raw_parts(value.cast::<u8>(), size)),
             )
         };
-        headers.push((name, value));
-    }
-    headers
+        Some((name, value))
+    })
 }

@@ -6,6 +6,7 @@ pub(crate) mod consumer;
 pub(crate) mod dead_letters;
 pub mod embedded;
 pub mod headers;
+mod inbox;
 pub mod provision;
 mod record;
 
@@ -20,6 +21,14 @@ use crate::core::catalog::Catalog;
 use crate::core::config::Brokers;
 use crate::core::properties::KafkaProperties;
 use embedded::{EmbeddedBroker, EmbeddedError};
+
+/// The default bound of a consumer's prefetch (`queued.max.messages.kbytes`, 8 MiB), which is
+/// also the bound of its records polled but not yet taken by the workers: a consumer holds at
+/// most twice this in records, whatever its partition count.
+const CONSUMER_BUFFER_KBYTES: &str = "8192";
+/// The most one fetch response may bring (`fetch.max.bytes`, 2 MiB): the records a worker holds
+/// keep their whole response in memory until the last of them is handled.
+const FETCH_MAX_BYTES: &str = "2097152";
 
 /// How long one metadata request of the readiness check may take before the client's errors are
 /// looked at.
@@ -237,9 +246,11 @@ impl Kafka {
             .set("auto.commit.interval.ms", "250")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            // A bounded prefetch per partition (each has its own queue), without librdkafka's 1 s
-            // pause once it is full.
-            .set("queued.max.messages.kbytes", "512")
+            // One bound for the whole consumer's prefetch (its partitions share one queue); the
+            // records polled and not yet taken by workers get as much again. No librdkafka 1 s
+            // pause once the queue is full.
+            .set("queued.max.messages.kbytes", CONSUMER_BUFFER_KBYTES)
+            .set("fetch.max.bytes", FETCH_MAX_BYTES)
             .set("fetch.queue.backoff.ms", "20")
             .set("fetch.message.max.bytes", "524288");
         if self.embedded().is_some() {
