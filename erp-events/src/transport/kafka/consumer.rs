@@ -5,8 +5,9 @@
 //! whole (`queued.max.messages.kbytes`), whatever the number of partitions, and one poll serves
 //! them all: the cost of a wake-up does not grow with the partitions a member owns. Each record
 //! is copied once (see [`record`](super::record)) into its partition's inbox
-//! ([`inbox`](super::inbox)), within a budget of the same size for the whole consumer: once it
-//! is spent, a partition whose worker is slow is paused while it holds more than its share.
+//! ([`inbox`](super::inbox)), within a budget of the same size for the whole consumer: while
+//! it is spent the consumer polls nothing, and if that lasts, a partition whose worker is stuck
+//! is paused while it holds more than its share.
 //!
 //! A revoked partition is given up only once its worker has finished the record in hand
 //! (within the shutdown timeout) and stored its offset, and what is done is committed: its
@@ -44,6 +45,11 @@ type PartitionKey = (&'static str, i32);
 
 /// How long one poll waits for a record, and so how soon the consumer's thread sees a stop.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long the consumer waits for its workers to take records while their inboxes hold the
+/// budget, before it polls anyway (serving rebalances, and pausing the partitions past their
+/// share as records come for them).
+const STALL_WAIT: Duration = Duration::from_millis(200);
 
 /// The most records of one partition handed to its worker at once.
 const RUN: usize = 64;
@@ -445,11 +451,18 @@ impl Valve for PartitionValve {
 
 /// Polls the consumer until `stop`: records go to their partitions' workers, the rebalance
 /// callbacks run here. A run of records is handed over once the queue has nothing more ready
-/// at once, another partition's record comes, or it is full.
+/// at once, another partition's record comes, or it is full. While the inboxes hold the
+/// budget, nothing is polled until a worker takes records, or for [`STALL_WAIT`].
 fn serve(consumer: &GroupKafkaConsumer, group: &'static str, stop: &CancellationToken) {
     let context = consumer.context();
-    let mut run = None;
+    let mut run: Option<Run> = None;
     while !stop.is_cancelled() {
+        if context.budget.spent()
+            && let Some(ready) = run.take()
+        {
+            ready.hand_over();
+        }
+        context.budget.wait_for_room(STALL_WAIT);
         let wait = if run.is_some() {
             Duration::ZERO
         } else {

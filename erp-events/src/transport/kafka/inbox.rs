@@ -3,17 +3,21 @@
 //!
 //! The consumer polls one queue for all its partitions (librdkafka bounds that queue's
 //! prefetch as a whole, `queued.max.messages.kbytes`) and hands each record to its partition's
-//! inbox. The inboxes of one consumer share a [`Budget`] of the same size, split evenly between
-//! the partitions it owns. Once the inboxes hold more than the budget, a partition holding more
-//! than its share (its worker is slower than its fetches, or stuck) is paused in librdkafka
-//! until its worker has taken half of it, so that what a consumer holds stays within about the
-//! budget however many partitions it owns, and one slow partition takes nothing from the
-//! others. A partition is not paused merely for being ahead of its share while the budget has
-//! room: pausing drops what librdkafka prefetched for it, and one fetch from a real broker
-//! (up to `max.partition.fetch.bytes`) may be more than a share.
+//! inbox. The inboxes of one consumer share a [`Budget`] of the same size. While they hold
+//! more than the budget, the consumer polls nothing and waits for a worker to take records
+//! ([`Budget::wait_for_room`]): backpressure that keeps what librdkafka prefetched. Only when
+//! the budget stays spent (a worker stuck or far slower than the others) does the consumer poll
+//! anyway, and then a partition holding more than its share (the budget split evenly between
+//! the partitions) is paused in librdkafka until its worker has taken half of it. Pausing
+//! drops what librdkafka prefetched for the partition, so it is kept for that case. A paused
+//! partition's records no longer count against the budget, so one stuck partition takes
+//! nothing from the others, and what a consumer holds stays within about twice the budget
+//! however many partitions it owns.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::mpsc;
@@ -26,6 +30,13 @@ pub(crate) struct Budget {
     limit: usize,
     /// Each partition's share of `limit`.
     share: AtomicUsize,
+    /// The bytes held by paused partitions (not counted against `limit`).
+    parked: AtomicI64,
+    /// Set while the budget stayed spent past a wait: partitions past their share are paused.
+    stalled: AtomicBool,
+    /// The polling thread, while it waits for room.
+    waiter: OnceLock<Thread>,
+    waiting: AtomicBool,
     /// The bytes held now, for the metrics.
     held: Gauge,
     /// The partitions paused now, for the metrics.
@@ -38,6 +49,10 @@ impl Budget {
         Budget {
             limit,
             share: AtomicUsize::new(limit),
+            parked: AtomicI64::new(0),
+            stalled: AtomicBool::new(false),
+            waiter: OnceLock::new(),
+            waiting: AtomicBool::new(false),
             held,
             paused,
         }
@@ -53,9 +68,49 @@ impl Budget {
         self.share.load(Ordering::Relaxed)
     }
 
-    /// Whether the inboxes hold more than the whole budget.
-    fn spent(&self) -> bool {
-        self.held.get() as usize > self.limit
+    /// Whether the partitions that are not paused hold more than the budget.
+    pub(crate) fn spent(&self) -> bool {
+        self.held.get() - self.parked.load(Ordering::Relaxed) > self.limit as i64
+    }
+
+    fn stalled(&self) -> bool {
+        self.stalled.load(Ordering::Relaxed)
+    }
+
+    /// Called by the polling thread before it polls: while the budget is spent, waits (up to
+    /// `patience`) for a worker to take records. Returns whether there is room; if not, the
+    /// budget counts as stalled until there is, and partitions past their share are paused as
+    /// records come for them.
+    pub(crate) fn wait_for_room(&self, patience: Duration) -> bool {
+        if self.spent() && !self.stalled() {
+            let _ = self.waiter.set(std::thread::current());
+            self.waiting.store(true, Ordering::SeqCst);
+            if self.spent() {
+                std::thread::park_timeout(patience);
+            }
+            self.waiting.store(false, Ordering::SeqCst);
+        }
+        let room = !self.spent();
+        self.stalled.store(!room, Ordering::Relaxed);
+        room
+    }
+
+    /// Wakes the polling thread if it waits and there is room now.
+    fn made_room(&self) {
+        if self.waiting.load(Ordering::SeqCst)
+            && !self.spent()
+            && let Some(waiter) = self.waiter.get()
+        {
+            waiter.unpark();
+        }
+    }
+
+    fn park(&self, bytes: usize) {
+        self.parked.fetch_add(bytes as i64, Ordering::Relaxed);
+    }
+
+    fn unpark(&self, bytes: usize) {
+        self.parked.fetch_sub(bytes as i64, Ordering::Relaxed);
     }
 }
 
@@ -120,24 +175,29 @@ impl InboxSender {
         held.closed = true;
         if std::mem::take(&mut held.paused) {
             self.shared.budget.paused.dec();
+            self.shared.budget.unpark(held.bytes);
         }
     }
 
     /// Hands `records` (consecutive records of the partition, in order) to the worker in one
-    /// go, pausing the partition once it holds more than its share and the budget is spent.
-    /// Records for a partition given up are dropped (its next owner reads them again).
+    /// go, pausing the partition once it holds more than its share while the budget is
+    /// stalled. Records for a partition given up are dropped (its next owner reads them again).
     pub(crate) fn push(&self, records: Vec<Record>) {
         let bytes: usize = records.iter().map(Record::size).sum();
         let shared = &*self.shared;
+        let budget = &shared.budget;
         let mut held = shared.held.lock().expect("not poisoned");
         if held.closed || self.sender.send(records).is_err() {
             return;
         }
         held.bytes += bytes;
-        shared.budget.held.inc_by(bytes as i64);
-        if !held.paused && held.bytes > shared.budget.share() && shared.budget.spent() {
+        budget.held.inc_by(bytes as i64);
+        if held.paused {
+            budget.park(bytes);
+        } else if held.bytes > budget.share() && budget.stalled() {
             held.paused = true;
-            shared.budget.paused.inc();
+            budget.paused.inc();
+            budget.park(held.bytes);
             shared.valve.pause();
         }
     }
@@ -158,14 +218,21 @@ impl Inbox {
     fn take(&mut self, records: Vec<Record>) -> Option<Record> {
         let bytes: usize = records.iter().map(Record::size).sum();
         let shared = &*self.shared;
+        let budget = &shared.budget;
         let mut held = shared.held.lock().expect("not poisoned");
         held.bytes -= bytes;
-        shared.budget.held.dec_by(bytes as i64);
-        if held.paused && held.bytes <= shared.budget.share() / 2 {
-            held.paused = false;
-            shared.budget.paused.dec();
-            shared.valve.resume();
+        budget.held.dec_by(bytes as i64);
+        if held.paused {
+            budget.unpark(bytes);
+            if held.bytes <= budget.share() / 2 {
+                held.paused = false;
+                budget.paused.dec();
+                budget.unpark(held.bytes);
+                shared.valve.resume();
+            }
         }
+        drop(held);
+        budget.made_room();
         self.taken = records.into_iter();
         self.taken.next()
     }
@@ -177,10 +244,14 @@ impl Drop for Inbox {
         self.receiver.close();
         let mut held = self.shared.held.lock().expect("not poisoned");
         let budget = &self.shared.budget;
-        budget.held.dec_by(std::mem::take(&mut held.bytes) as i64);
+        let bytes = std::mem::take(&mut held.bytes);
+        budget.held.dec_by(bytes as i64);
         if std::mem::take(&mut held.paused) {
             budget.paused.dec();
+            budget.unpark(bytes);
         }
+        drop(held);
+        budget.made_room();
     }
 }
 
@@ -233,52 +304,88 @@ mod tests {
         )
     }
 
+    fn paused(switch: &Switch) -> bool {
+        switch.0.load(Ordering::SeqCst)
+    }
+
     #[test]
-    fn a_partition_over_its_share_is_paused_once_the_budget_is_spent_until_half_of_it_is_taken() {
+    fn a_spent_budget_holds_polling_back_and_only_a_stall_pauses_a_partition_past_its_share() {
         let budget = Arc::new(Budget::new(1000, (Gauge::default(), Gauge::default())));
         budget.share_between(4);
         let (ahead, other) = (Switch::default(), Switch::default());
         let (sender, mut ahead_inbox) = inbox(budget.clone(), ahead.clone());
         let (other_sender, _other_inbox) = inbox(budget.clone(), other.clone());
-        for offset in 0..3 {
+        for offset in 0..4 {
             sender.push(vec![record(offset, 250)]);
         }
-        assert!(
-            !ahead.0.load(Ordering::SeqCst),
-            "ahead of its share, but the budget has room"
-        );
         other_sender.push(vec![record(0, 250)]);
-        sender.push(vec![record(3, 250)]);
-        assert!(ahead.0.load(Ordering::SeqCst), "paused past its share");
-        assert!(!other.0.load(Ordering::SeqCst), "within its share");
-        assert_eq!((budget.held.get(), budget.paused.get()), (1250, 1));
-        let taken: Vec<i64> = (0..3)
+        assert!(budget.spent(), "1250 held against 1000");
+        assert!(
+            !paused(&ahead),
+            "spent, not stalled: the poll waits, nothing is dropped"
+        );
+        assert!(
+            !budget.wait_for_room(Duration::ZERO),
+            "no worker took anything"
+        );
+        sender.push(vec![record(4, 250)]);
+        assert!(paused(&ahead), "past its share while stalled");
+        assert!(!paused(&other), "within its share");
+        assert_eq!((budget.held.get(), budget.paused.get()), (1500, 1));
+        assert!(
+            budget.wait_for_room(Duration::ZERO),
+            "a paused partition's 1250 do not count against the budget"
+        );
+        let taken: Vec<i64> = (0..4)
             .map(|_| ahead_inbox.ready_record().unwrap().offset)
             .collect();
-        assert_eq!(taken, [0, 1, 2]);
-        assert!(ahead.0.load(Ordering::SeqCst), "250 of its 250 held");
-        assert_eq!(ahead_inbox.ready_record().unwrap().offset, 3);
-        assert!(!ahead.0.load(Ordering::SeqCst), "resumed at half its share");
+        assert_eq!(taken, [0, 1, 2, 3]);
+        assert!(paused(&ahead), "250 of its 250 held");
+        assert_eq!(ahead_inbox.ready_record().unwrap().offset, 4);
+        assert!(!paused(&ahead), "resumed at half its share");
         assert_eq!((budget.held.get(), budget.paused.get()), (250, 0));
-        sender.push(vec![record(4, 250)]);
+        assert_eq!(budget.parked.load(Ordering::Relaxed), 0);
+        sender.push(vec![record(5, 250)]);
         drop(ahead_inbox);
         assert_eq!(budget.held.get(), 250, "the unread are no longer held");
-        sender.push(vec![record(5, 250)]);
+        sender.push(vec![record(6, 250)]);
         assert_eq!(budget.held.get(), 250, "dropped, not held");
+    }
+
+    #[test]
+    fn the_polling_thread_waiting_for_room_wakes_when_a_worker_takes_records() {
+        let budget = Arc::new(Budget::new(100, (Gauge::default(), Gauge::default())));
+        let (sender, mut inbox) = inbox(budget.clone(), Switch::default());
+        sender.push(vec![record(0, 200)]);
+        let (done, waited) = std::sync::mpsc::channel();
+        let polling = budget.clone();
+        std::thread::spawn(move || {
+            let _ = done.send(polling.wait_for_room(Duration::from_secs(600)));
+        });
+        // The waiting thread registers itself before it parks; a take before that finds the
+        // budget unspent when it checks again.
+        inbox.ready_record().unwrap();
+        let room = waited
+            .recv_timeout(Duration::from_secs(60))
+            .expect("woken by the take, not by the 600 s patience");
+        assert!(room);
     }
 
     #[test]
     fn an_inbox_closed_while_paused_no_longer_resumes_its_partition() {
         let budget = Arc::new(Budget::new(100, (Gauge::default(), Gauge::default())));
-        let paused = Switch::default();
-        let (sender, mut inbox) = inbox(budget.clone(), paused.clone());
+        let paused_switch = Switch::default();
+        let (sender, mut inbox) = inbox(budget.clone(), paused_switch.clone());
         sender.push(vec![record(0, 200)]);
-        assert!(paused.0.load(Ordering::SeqCst));
+        assert!(!budget.wait_for_room(Duration::ZERO));
+        sender.push(vec![record(1, 10)]);
+        assert!(paused(&paused_switch));
         sender.close();
         assert_eq!(budget.paused.get(), 0);
+        assert_eq!(budget.parked.load(Ordering::Relaxed), 0);
         inbox.ready_record().unwrap();
         assert!(
-            paused.0.load(Ordering::SeqCst),
+            paused(&paused_switch),
             "left to the partition's next assignment"
         );
     }
