@@ -34,7 +34,8 @@ pub(crate) struct Budget {
     parked: AtomicI64,
     /// Set while the budget stayed spent past a wait: partitions past their share are paused.
     stalled: AtomicBool,
-    /// The polling thread, while it waits for room.
+    /// The polling thread (known from the first time it waits for room), and whether it
+    /// waits now.
     waiter: OnceLock<Thread>,
     waiting: AtomicBool,
     /// The bytes held now, for the metrics.
