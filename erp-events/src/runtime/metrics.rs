@@ -145,7 +145,7 @@ impl Default for Metrics {
             ),
             (
                 "erp_events_paused_partitions",
-                "Partitions paused because they hold their share of the consumer's buffer",
+                "Partitions paused past their share of the consumer's buffer while it stayed full",
                 &metrics.paused,
             ),
         ];
