@@ -1,7 +1,7 @@
 //! Counters of what each listener did, for reports, examples, tests and metrics; and which of
 //! its handler attempts are running, for the health probes.
 
-use std::sync::atomic::{AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -86,23 +86,34 @@ impl std::fmt::Debug for ListenerStats {
     }
 }
 
-/// When a partition worker's handler attempt started (`None`: it is between attempts).
+/// When a partition worker's handler attempt started, if one runs: set and read on every
+/// attempt, so an atomic rather than a lock.
 #[derive(Debug)]
 pub(crate) struct Busy {
     partition: i32,
-    since: Mutex<Option<Instant>>,
+    /// When this clock was made; `since` counts from it.
+    epoch: Instant,
+    /// Nanoseconds from `epoch` to the running attempt's start, plus one; 0 between attempts.
+    since: AtomicU64,
 }
 
 impl Busy {
     /// An attempt starts.
     pub(crate) fn start(&self) {
-        *self.since.lock().expect("not poisoned") = Some(Instant::now());
+        let since = self.epoch.elapsed().as_nanos() as u64 + 1;
+        self.since.store(since, Ordering::Relaxed);
     }
 
     /// The attempt ended; returns how long it ran.
     pub(crate) fn end(&self) -> Duration {
-        let since = self.since.lock().expect("not poisoned").take();
-        since.map_or(Duration::ZERO, |since| since.elapsed())
+        let since = self.since.swap(0, Ordering::Relaxed);
+        self.running(since).unwrap_or_default()
+    }
+
+    /// How long the attempt that started `since` has run (`None` for 0: no attempt).
+    fn running(&self, since: u64) -> Option<Duration> {
+        let started = Duration::from_nanos(since.checked_sub(1)?);
+        Some(self.epoch.elapsed().saturating_sub(started))
     }
 }
 
@@ -167,7 +178,8 @@ impl ListenerStats {
     pub(crate) fn busy(&self, partition: i32) -> Arc<Busy> {
         let busy = Arc::new(Busy {
             partition,
-            since: Mutex::new(None),
+            epoch: Instant::now(),
+            since: AtomicU64::new(0),
         });
         let mut watched = self.busy.lock().expect("not poisoned");
         watched.retain(|slot| slot.strong_count() > 0);
@@ -182,8 +194,8 @@ impl ListenerStats {
             .iter()
             .filter_map(Weak::upgrade)
             .filter_map(|busy| {
-                let since = (*busy.since.lock().expect("not poisoned"))?;
-                Some((busy.partition, since.elapsed()))
+                let running = busy.running(busy.since.load(Ordering::Relaxed))?;
+                Some((busy.partition, running))
             })
             .max_by_key(|(_, running)| *running)
     }

@@ -356,22 +356,23 @@ impl GroupContext {
     /// partition's or the run is full. A record of a partition given up meanwhile is dropped
     /// (its next owner reads it again).
     fn dispatch(&self, message: &BorrowedMessage<'_>, run: &mut Option<Run>) {
-        let Some((route, key)) = self.route_of(message.topic(), message.partition()) else {
+        let (topic, partition) = (message.topic(), message.partition());
+        // The common case, a record continuing the run, needs no route lookup.
+        if let Some(current) = run
+            .as_mut()
+            .filter(|current| current.key == (topic, partition) && current.records.len() < RUN)
+        {
+            current.records.push(copy(current.key.0, message));
+            return;
+        }
+        let Some((route, key)) = self.route_of(topic, partition) else {
             warn!(
                 group = self.group,
-                topic = message.topic(),
-                "record of a topic no listener reads"
+                topic, "record of a topic no listener reads"
             );
             return;
         };
         let record = copy(route.topic(), message);
-        if let Some(current) = run
-            .as_mut()
-            .filter(|current| current.key == key && current.records.len() < RUN)
-        {
-            current.records.push(record);
-            return;
-        }
         if let Some(full_or_other) = run.take() {
             full_or_other.hand_over();
         }
