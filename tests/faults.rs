@@ -152,13 +152,22 @@ struct CrashRun {
     repeated: i64,
 }
 
+/// How the `effect-counter` consumer applies its effect (`plain` or `atomic`) and confirms
+/// (`EFFECT_CONFIRM`: `each-record` or `in-groups`).
+#[derive(Clone, Copy)]
+struct Mode {
+    effect: &'static str,
+    confirm: &'static str,
+}
+
 /// Starts the `effect-counter` consumer process against `kafka` and `redis`.
-fn start_consumer(kafka: &Kafka, redis: &str, effects: &str, mode: &str, run: &str) -> Child {
+fn start_consumer(kafka: &Kafka, redis: &str, effects: &str, mode: Mode, run: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_effect-counter"))
         .env("KAFKA_BROKERS", kafka.bootstrap_servers())
         .env("REDIS_URL", redis)
         .env("EFFECTS_KEY", effects)
-        .env("EFFECT_MODE", mode)
+        .env("EFFECT_MODE", mode.effect)
+        .env("EFFECT_CONFIRM", mode.confirm)
         .env("EFFECT_PRODUCTS", run)
         .env_remove("ERP_IN_PROCESS_TOPICS")
         // Its store is REDIS_URL's server, not the cluster the suite may also have.
@@ -171,7 +180,7 @@ fn start_consumer(kafka: &Kafka, redis: &str, effects: &str, mode: &str, run: &s
 /// restarting it each time, lets the last one finish, and counts each event's effect. On the
 /// real broker when there is one (each restart resumes from offsets committed mid-batch),
 /// else on the embedded one.
-async fn kill_three_times(redis: &str, mode: &str) -> CrashRun {
+async fn kill_three_times(redis: &str, mode: Mode) -> CrashRun {
     let (kafka, _turn) = external_or_embedded_kafka().await;
     let kafka = &kafka;
     let run = uuid::Uuid::now_v7().simple().to_string();
@@ -245,16 +254,37 @@ async fn a_consumer_killed_three_times_loses_nothing_and_repeats_only_what_was_i
     let Some(url) = redis_url("a_consumer_killed_three_times_loses_nothing") else {
         return;
     };
-    let run = kill_three_times(&url, "plain").await;
-    println!("plain effects: {run:?}");
+    let mode = Mode {
+        effect: "plain",
+        confirm: "each-record",
+    };
+    let run = kill_three_times(&url, mode).await;
+    println!("plain effects, each record confirmed: {run:?}");
     assert!(
         run.killed_at.iter().all(|&count| count < CRASH_EVENTS),
         "killed mid-stream"
     );
     assert_eq!(run.missing, 0, "no event lost");
-    // A repeat needs a kill between an effect and its `done` marker: at most the records in
-    // flight at each of the 3 kills, per partition (6) the one being handled and at most 16
-    // handled ones whose markers are not written yet (two groups of 8, not batches of 64).
+    // A repeat needs a kill between an effect and its `done` marker, which is written before
+    // the partition's next record is handled: at most the records in flight at each of the 3
+    // kills, one per partition (6, within the listener's concurrency of 8).
+    assert!(run.repeated <= 3 * 6, "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirming_in_groups_a_kill_repeats_at_most_two_groups_per_partition() {
+    let Some(url) = redis_url("confirming_in_groups_a_kill_repeats_at_most_two_groups") else {
+        return;
+    };
+    let mode = Mode {
+        effect: "plain",
+        confirm: "in-groups",
+    };
+    let run = kill_three_times(&url, mode).await;
+    println!("plain effects, confirmed in groups: {run:?}");
+    assert_eq!(run.missing, 0, "no event lost");
+    // At each of the 3 kills, per partition (6) the record being handled and at most 16 handled
+    // ones whose markers are not written yet (two groups of 8), not batches of 64.
     assert!(run.repeated <= 3 * 6 * (1 + 16), "{run:?}");
 }
 
@@ -263,7 +293,11 @@ async fn with_the_effect_and_the_done_marker_in_one_transaction_nothing_repeats(
     let Some(url) = redis_url("with_the_effect_and_the_done_marker_in_one_transaction") else {
         return;
     };
-    let run = kill_three_times(&url, "atomic").await;
+    let mode = Mode {
+        effect: "atomic",
+        confirm: "in-groups",
+    };
+    let run = kill_three_times(&url, mode).await;
     println!("atomic effects: {run:?}");
     assert!(
         run.killed_at.iter().all(|&count| count < CRASH_EVENTS),

@@ -21,6 +21,7 @@ mod sides;
 use std::process::{ExitCode, Stdio};
 
 use broker::{Broker, BrokerKind};
+use erp_events::ConfirmMode;
 use measure::Measurement;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -78,6 +79,11 @@ const CONSUME_HAND: Side = Side {
 const CONSUME_REDIS: Side = Side {
     name: "consume-redis",
     label: "erp-events listener + Redis store",
+    reads: Reads::Movements,
+};
+const CONSUME_REDIS_EACH: Side = Side {
+    name: "consume-redis-each",
+    label: "listener + Redis, each record confirmed",
     reads: Reads::Movements,
 };
 const CONSUME_NAIVE: Side = Side {
@@ -146,7 +152,14 @@ async fn run_side_here(args: &[String]) -> ExitCode {
         "consume-hand" => sides::consume_hand_written(&bootstrap, events, live).await,
         "consume-groups-ours" => sides::consume_groups_ours(&bootstrap, events, live).await,
         "consume-groups-hand" => sides::consume_groups_hand(&bootstrap, events, live).await,
-        "consume-redis" => sides::consume_redis(&bootstrap, events, live, &redis).await,
+        "consume-redis" => {
+            let store = (redis.as_str(), ConfirmMode::InGroups);
+            sides::consume_redis(&bootstrap, events, live, store).await
+        }
+        "consume-redis-each" => {
+            let store = (redis.as_str(), ConfirmMode::EachRecord);
+            sides::consume_redis(&bootstrap, events, live, store).await
+        }
         "consume-naive" => sides::consume_naive(&bootstrap, events, live, &redis).await,
         other => {
             eprintln!("unknown side `{other}`");
@@ -191,7 +204,12 @@ async fn run_suite(mode: &str, args: &[String]) -> ExitCode {
         (
             "dedup",
             mock,
-            vec![&CONSUME_REDIS, &CONSUME_OURS, &CONSUME_NAIVE],
+            vec![
+                &CONSUME_REDIS,
+                &CONSUME_OURS,
+                &CONSUME_NAIVE,
+                &CONSUME_REDIS_EACH,
+            ],
         ),
         ("peer", mock, vec![&CONSUME_OURS, &CONSUME_PEER]),
         // Java's client gets no answer from the mock cluster: both sides on Apache Kafka.

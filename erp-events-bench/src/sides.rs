@@ -13,8 +13,8 @@ use erp_demo::inventory::{InventoryMovement, MovementAction};
 use erp_demo::purchase::{OrderLine, PurchaseOrderEvent, PurchaseStage};
 use erp_demo::sales::SaleCompleted;
 use erp_events::{
-    App, Brokers, Envelope, Event, HandlerError, IdempotencySettings, IdempotencyStore, Kafka,
-    ListenerExt, Publisher, RedisStore, State, erp_listener,
+    App, Brokers, ConfirmMode, Envelope, Event, HandlerError, IdempotencySettings,
+    IdempotencyStore, Kafka, ListenerExt, Publisher, RedisStore, State, erp_listener,
 };
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -288,18 +288,19 @@ pub async fn consume_ours(bootstrap: &str, backlog: usize, live: usize) -> Measu
     measurement
 }
 
-/// Our listener with `store` for dedup.
+/// Our listener with `store` for dedup, confirming as `confirm` says.
 pub async fn consume_deduplicated(
     bootstrap: &str,
     backlog: usize,
     live: usize,
-    store: impl IdempotencyStore,
+    (store, confirm): (impl IdempotencyStore, ConfirmMode),
 ) -> Measurement {
     let tally = Tally::new(backlog, live);
     // Done markers for 10 minutes, not 24 hours: the benchmark leaves its keys in the Redis
     // it is given. The TTL does not change what a claim or a confirmation costs.
     let settings = IdempotencySettings {
         done_ttl: Duration::from_secs(600),
+        confirm,
         ..IdempotencySettings::default()
     };
     let running = mock_settings(App::new(&kafka(bootstrap)))
@@ -314,12 +315,21 @@ pub async fn consume_deduplicated(
 }
 
 /// Our listener with the Redis store (its claims' `SET`s and the scripts it calls: `EVALSHA`, and
-/// `EVAL` once).
-pub async fn consume_redis(bootstrap: &str, backlog: usize, live: usize, url: &str) -> Measurement {
+/// `EVAL` once), confirming as `confirm` says.
+pub async fn consume_redis(
+    bootstrap: &str,
+    backlog: usize,
+    live: usize,
+    (url, confirm): (&str, ConfirmMode),
+) -> Measurement {
     let store = RedisStore::new(url).expect("redis");
     let work = RedisWork::start(url).await;
-    let measurement = consume_deduplicated(bootstrap, backlog, live, store).await;
-    work.report("Redis store", &["evalsha", "eval", "set"], backlog + live)
+    let measurement = consume_deduplicated(bootstrap, backlog, live, (store, confirm)).await;
+    let label = match confirm {
+        ConfirmMode::InGroups => "Redis store",
+        ConfirmMode::EachRecord => "Redis store, each record",
+    };
+    work.report(label, &["evalsha", "eval", "set"], backlog + live)
         .await;
     forget_keys(url).await;
     measurement
@@ -329,7 +339,8 @@ pub async fn consume_redis(bootstrap: &str, backlog: usize, live: usize, url: &s
 pub async fn consume_naive(bootstrap: &str, backlog: usize, live: usize, url: &str) -> Measurement {
     let store = NaiveRedisStore::connect(url).await.expect("redis");
     let work = RedisWork::start(url).await;
-    let measurement = consume_deduplicated(bootstrap, backlog, live, store).await;
+    let measurement =
+        consume_deduplicated(bootstrap, backlog, live, (store, ConfirmMode::InGroups)).await;
     work.report("naive store", &["set"], backlog + live).await;
     forget_keys(url).await;
     measurement

@@ -90,7 +90,9 @@ pub use core::schema;
 pub use core::trace::{TRACEPARENT, TraceContext};
 pub use erp_events_catalog::Compatibility;
 pub use erp_events_macros::{catalog, erp_event, erp_listener, erp_type};
-pub use idempotency::{IdempotencySettings, IdempotencyStore, MemoryStore, RedisStore};
+pub use idempotency::{
+    ConfirmMode, IdempotencySettings, IdempotencyStore, MemoryStore, RedisStore,
+};
 pub use runtime::dlt;
 pub use runtime::record::{Record, Timestamp};
 pub use runtime::stats::ListenerCounts;

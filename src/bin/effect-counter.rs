@@ -6,15 +6,16 @@
 //! Environment: `KAFKA_BROKERS`, `REDIS_URL`, `EFFECTS_KEY`, `EFFECT_MODE` (`plain` or
 //! `atomic`), `EFFECT_PRODUCTS` (only movements of products starting with it have an effect:
 //! on a shared broker, the test's own), `EFFECT_HOLD_MS` (the handler then waits this long after
-//! its effect, to be caught in progress). Runs until SIGINT/SIGTERM, logging to stderr; the
-//! tests also kill it with SIGKILL.
+//! its effect, to be caught in progress), `EFFECT_CONFIRM` (`each-record` for
+//! [`ConfirmMode::EachRecord`], else in groups). Runs until SIGINT/SIGTERM, logging to stderr;
+//! the tests also kill it with SIGKILL.
 
 use std::time::Duration;
 
 use erp_demo::inventory::InventoryMovement;
 use erp_events::{
-    App, Config, Envelope, HandlerError, IdempotencySettings, ListenerExt, RedisStore, State,
-    erp_listener,
+    App, Config, ConfirmMode, Envelope, HandlerError, IdempotencySettings, ListenerExt, RedisStore,
+    State, erp_listener,
 };
 
 /// Where the handler writes its effect.
@@ -72,10 +73,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(_) => 0,
         }),
     };
+    let confirm = match std::env::var("EFFECT_CONFIRM").as_deref() {
+        Ok("each-record") => ConfirmMode::EachRecord,
+        _ => ConfirmMode::InGroups,
+    };
     App::from_config(&config, erp_events::catalog!())?
         // A killed process's claims are taken over after 2 s, its partitions after 3 s.
         .idempotency_settings(IdempotencySettings {
             lease: Duration::from_secs(2),
+            confirm,
             ..IdempotencySettings::default()
         })
         .consumer_config("session.timeout.ms", "3000")

@@ -1,6 +1,7 @@
 //! Claims of an idempotent listener's records: taken per batch in one store call, resolved per
 //! record (waiting while another consumer holds one), renewed while the batch is worked on,
-//! confirmed in groups as records are handled, and released per batch. Fail-closed: while the store is
+//! confirmed as records are handled (in groups, or each before the next, [`ConfirmMode`]), and
+//! released per batch. Fail-closed: while the store is
 //! unreachable the partition waits; nothing runs unchecked.
 
 use std::collections::{HashMap, HashSet};
@@ -13,8 +14,8 @@ use tracing::{debug, error, warn};
 
 use crate::core::listener::ListenerOptions;
 use crate::idempotency::{
-    Claim, Confirmation, IdempotencySettings, IdempotencyStore, StoreError, StoreFuture,
-    owner_token,
+    Claim, ConfirmMode, Confirmation, IdempotencySettings, IdempotencyStore, StoreError,
+    StoreFuture, owner_token,
 };
 use crate::runtime::stop::{Stopped, WAIT, Waiting, sleep_unless_stopped, until_it_works};
 
@@ -23,10 +24,11 @@ pub(crate) struct Idempotency {
     store: Arc<dyn IdempotencyStore>,
     pub(crate) done_ttl: Duration,
     lease: Duration,
+    confirm: ConfirmMode,
 }
 
-/// Handled records whose `done` markers are asked for in one store call: the batch's
-/// confirmations go out in groups of this many as its records are handled (one group in flight
+/// Handled records whose `done` markers are asked for in one store call, in
+/// [`ConfirmMode::InGroups`]: the batch's confirmations go out in groups of this many as its records are handled (one group in flight
 /// while the next fills), and the rest when it settles. So at most twice this many handled
 /// records of a partition wait for their markers at any time, which bounds what a crash
 /// repeats, while a busy listener still confirms many records per call.
@@ -91,6 +93,7 @@ impl Idempotency {
             store,
             done_ttl: settings.done_ttl,
             lease: settings.lease + options.backoff.total(options.retries),
+            confirm: settings.confirm,
         }
     }
 
@@ -137,16 +140,45 @@ impl Idempotency {
         }
     }
 
-    /// `key`'s event was handled: its `done` marker is asked for with the next group of
-    /// [`CONFIRM_GROUP`] (waiting for the group in flight before sending another), or when the
-    /// batch settles.
+    /// `key`'s event was handled: its `done` marker is written now ([`ConfirmMode::EachRecord`])
+    /// or asked for with the next group of [`CONFIRM_GROUP`] (waiting for the group in flight
+    /// before sending another). If the store failed, the markers wait for the batch to settle,
+    /// which retries them.
     pub(crate) async fn handled(&self, claims: &mut ClaimBook, key: Option<String>) {
         let Some(key) = key else { return };
         claims.handled.insert(key.clone());
         claims.unconfirmed.push(key);
-        if claims.store_failed || claims.unconfirmed.len() < CONFIRM_GROUP {
+        if claims.store_failed {
             return;
         }
+        match self.confirm {
+            ConfirmMode::EachRecord => self.confirm_now(claims).await,
+            ConfirmMode::InGroups if claims.unconfirmed.len() >= CONFIRM_GROUP => {
+                self.confirm_group(claims).await;
+            }
+            ConfirmMode::InGroups => {}
+        }
+    }
+
+    /// Writes the unconfirmed markers before returning.
+    async fn confirm_now(&self, claims: &mut ClaimBook) {
+        let confirm = self
+            .store
+            .confirm(&claims.unconfirmed, &claims.owner, self.done_ttl);
+        match confirm.await {
+            Ok(confirmations) => {
+                claims.lost += lost(&confirmations);
+                claims.unconfirmed.clear();
+            }
+            Err(error) => {
+                debug!(%error, "confirmation failed; retried when the batch settles");
+                claims.store_failed = true;
+            }
+        }
+    }
+
+    /// Sends the unconfirmed markers as a group, once the group in flight is answered.
+    async fn confirm_group(&self, claims: &mut ClaimBook) {
         self.collect(claims).await;
         if !claims.store_failed {
             let keys = std::mem::take(&mut claims.unconfirmed);
@@ -503,6 +535,37 @@ mod tests {
             Claim::Done,
             "Z, done by the other meanwhile"
         );
+    }
+
+    #[tokio::test]
+    async fn in_each_record_mode_a_marker_is_written_before_the_next_record_in_groups_it_waits() {
+        for (confirm, found_by_the_next_owner) in [
+            (ConfirmMode::EachRecord, Claim::Done),
+            (ConfirmMode::InGroups, Claim::InProgress),
+        ] {
+            let store = Arc::new(MemoryStore::new());
+            let settings = IdempotencySettings {
+                confirm,
+                ..IdempotencySettings::default()
+            };
+            let idempotency =
+                Idempotency::new(store.clone(), settings, &ListenerOptions::default());
+            let partition = TestPartition::new();
+            let waiting = partition.waiting();
+            let key = "k".to_owned();
+            let batch = [Some(key.clone())];
+            let mut claims = idempotency.claim_batch(&waiting, &batch).await.unwrap();
+            let resolved = idempotency.resolve(&waiting, &key, &mut claims).await;
+            assert_eq!(resolved.unwrap(), Claim::Acquired);
+            idempotency.handled(&mut claims, Some(key.clone())).await;
+            let keys = [key];
+            let found = store.claim(&keys, "the next owner", Duration::from_secs(1));
+            assert_eq!(
+                found.await.unwrap(),
+                [found_by_the_next_owner],
+                "{confirm:?}"
+            );
+        }
     }
 
     #[tokio::test]
