@@ -83,7 +83,7 @@ const CONSUME_REDIS: Side = Side {
 };
 const CONSUME_REDIS_EACH: Side = Side {
     name: "consume-redis-each",
-    label: "listener + Redis, each record confirmed",
+    label: "erp-events + Redis, each record",
     reads: Reads::Movements,
 };
 const CONSUME_NAIVE: Side = Side {
