@@ -182,9 +182,9 @@ pub enum ConfirmMode {
     /// default): a crash repeats at most 16 handled events per partition; about 1.6 times the
     /// throughput of [`ConfirmMode::EachRecord`] (`erp-events-bench dedup`).
     InGroups,
-    /// Each event's marker is written before its partition's next record is handled: a crash
-    /// repeats at most the event in flight in each partition, at one store round trip per
-    /// event.
+    /// Each event's marker is written before its partition's next record is handled (the
+    /// partition waits while the store is unreachable): a crash repeats at most the event in
+    /// flight in each partition, at one store round trip per event.
     EachRecord,
 }
 

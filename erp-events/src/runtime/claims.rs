@@ -1,8 +1,8 @@
 //! Claims of an idempotent listener's records: taken per batch in one store call, resolved per
 //! record (waiting while another consumer holds one), renewed while the batch is worked on,
 //! confirmed as records are handled (in groups, or each before the next, [`ConfirmMode`]), and
-//! released per batch. Fail-closed: while the store is
-//! unreachable the partition waits; nothing runs unchecked.
+//! released per batch. Fail-closed: while the store is unreachable the partition waits; nothing
+//! runs unchecked.
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
@@ -28,10 +28,11 @@ pub(crate) struct Idempotency {
 }
 
 /// Handled records whose `done` markers are asked for in one store call, in
-/// [`ConfirmMode::InGroups`]: the batch's confirmations go out in groups of this many as its records are handled (one group in flight
-/// while the next fills), and the rest when it settles. So at most twice this many handled
-/// records of a partition wait for their markers at any time, which bounds what a crash
-/// repeats, while a busy listener still confirms many records per call.
+/// [`ConfirmMode::InGroups`]: the batch's confirmations go out in groups of this many as its
+/// records are handled (one group in flight while the next fills), and the rest when it
+/// settles. So at most twice this many handled records of a partition wait for their markers
+/// at any time, which bounds what a crash repeats, while a busy listener still confirms many
+/// records per call.
 const CONFIRM_GROUP: usize = 8;
 
 /// Claims of one batch: its owner token, what each key found, and what became of it.
@@ -140,41 +141,37 @@ impl Idempotency {
         }
     }
 
-    /// `key`'s event was handled: its `done` marker is written now ([`ConfirmMode::EachRecord`])
-    /// or asked for with the next group of [`CONFIRM_GROUP`] (waiting for the group in flight
-    /// before sending another). If the store failed, the markers wait for the batch to settle,
-    /// which retries them.
-    pub(crate) async fn handled(&self, claims: &mut ClaimBook, key: Option<String>) {
-        let Some(key) = key else { return };
+    /// `key`'s event was handled. In [`ConfirmMode::EachRecord`] its `done` marker is written
+    /// before this returns, waiting while the store is unreachable (fail-closed; `Stopped` if
+    /// the partition stops first, and the batch's settling tries once more). In
+    /// [`ConfirmMode::InGroups`] it is asked for with the next group of [`CONFIRM_GROUP`]
+    /// (waiting for the group in flight before sending another), or, once a group failed, when
+    /// the batch settles.
+    pub(crate) async fn handled(
+        &self,
+        waiting: &Waiting<'_>,
+        claims: &mut ClaimBook,
+        key: Option<String>,
+    ) -> Result<(), Stopped> {
+        let Some(key) = key else { return Ok(()) };
         claims.handled.insert(key.clone());
         claims.unconfirmed.push(key);
-        if claims.store_failed {
-            return;
-        }
         match self.confirm {
-            ConfirmMode::EachRecord => self.confirm_now(claims).await,
-            ConfirmMode::InGroups if claims.unconfirmed.len() >= CONFIRM_GROUP => {
+            ConfirmMode::EachRecord => {
+                let (keys, owner) = (&claims.unconfirmed, claims.owner.as_str());
+                let confirm = || self.store.confirm(keys, owner, self.done_ttl);
+                let confirmations = fail_closed(waiting, "confirm", confirm).await?;
+                claims.lost += lost(&confirmations);
+                claims.unconfirmed.clear();
+            }
+            ConfirmMode::InGroups
+                if !claims.store_failed && claims.unconfirmed.len() >= CONFIRM_GROUP =>
+            {
                 self.confirm_group(claims).await;
             }
             ConfirmMode::InGroups => {}
         }
-    }
-
-    /// Writes the unconfirmed markers before returning.
-    async fn confirm_now(&self, claims: &mut ClaimBook) {
-        let confirm = self
-            .store
-            .confirm(&claims.unconfirmed, &claims.owner, self.done_ttl);
-        match confirm.await {
-            Ok(confirmations) => {
-                claims.lost += lost(&confirmations);
-                claims.unconfirmed.clear();
-            }
-            Err(error) => {
-                debug!(%error, "confirmation failed; retried when the batch settles");
-                claims.store_failed = true;
-            }
-        }
+        Ok(())
     }
 
     /// Sends the unconfirmed markers as a group, once the group in flight is answered.
@@ -511,7 +508,10 @@ mod tests {
         let mut claims = idempotency.claim_batch(&waiting, &keys).await.unwrap();
         let resolved = idempotency.resolve(&waiting, &x, &mut claims).await;
         assert_eq!(resolved.unwrap(), Claim::Acquired);
-        idempotency.handled(&mut claims, Some(x.clone())).await;
+        idempotency
+            .handled(&waiting, &mut claims, Some(x.clone()))
+            .await
+            .unwrap();
         let the_other_goes_on = async {
             while other(&x).await.unwrap() != [Claim::Done] {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -537,35 +537,52 @@ mod tests {
         );
     }
 
+    /// Claims, resolves and handles the one event `k` in `store`, confirming as `confirm` says;
+    /// returns what another owner's claim of `k` finds then.
+    async fn handle_k(store: Arc<dyn IdempotencyStore>, confirm: ConfirmMode) -> Claim {
+        let settings = IdempotencySettings {
+            confirm,
+            ..IdempotencySettings::default()
+        };
+        let idempotency = Idempotency::new(store.clone(), settings, &ListenerOptions::default());
+        let partition = TestPartition::new();
+        let waiting = partition.waiting();
+        let keys = ["k".to_owned()];
+        let batch = [Some(keys[0].clone())];
+        let mut claims = idempotency.claim_batch(&waiting, &batch).await.unwrap();
+        let resolved = idempotency.resolve(&waiting, &keys[0], &mut claims).await;
+        assert_eq!(resolved.unwrap(), Claim::Acquired);
+        let handled = idempotency.handled(&waiting, &mut claims, Some(keys[0].clone()));
+        handled.await.unwrap();
+        let found = store.claim(&keys, "the next owner", Duration::from_secs(1));
+        found.await.unwrap()[0]
+    }
+
     #[tokio::test]
     async fn in_each_record_mode_a_marker_is_written_before_the_next_record_in_groups_it_waits() {
-        for (confirm, found_by_the_next_owner) in [
-            (ConfirmMode::EachRecord, Claim::Done),
-            (ConfirmMode::InGroups, Claim::InProgress),
-        ] {
-            let store = Arc::new(MemoryStore::new());
-            let settings = IdempotencySettings {
-                confirm,
-                ..IdempotencySettings::default()
-            };
-            let idempotency =
-                Idempotency::new(store.clone(), settings, &ListenerOptions::default());
-            let partition = TestPartition::new();
-            let waiting = partition.waiting();
-            let key = "k".to_owned();
-            let batch = [Some(key.clone())];
-            let mut claims = idempotency.claim_batch(&waiting, &batch).await.unwrap();
-            let resolved = idempotency.resolve(&waiting, &key, &mut claims).await;
-            assert_eq!(resolved.unwrap(), Claim::Acquired);
-            idempotency.handled(&mut claims, Some(key.clone())).await;
-            let keys = [key];
-            let found = store.claim(&keys, "the next owner", Duration::from_secs(1));
-            assert_eq!(
-                found.await.unwrap(),
-                [found_by_the_next_owner],
-                "{confirm:?}"
-            );
-        }
+        let store = Arc::new(MemoryStore::new());
+        assert_eq!(handle_k(store, ConfirmMode::EachRecord).await, Claim::Done);
+        let store = Arc::new(MemoryStore::new());
+        assert_eq!(
+            handle_k(store, ConfirmMode::InGroups).await,
+            Claim::InProgress
+        );
+    }
+
+    #[tokio::test]
+    async fn in_each_record_mode_a_failed_confirmation_is_retried_before_the_next_record() {
+        let store = Arc::new(Unreliable {
+            failing_confirms: 1.into(),
+            ..Unreliable::default()
+        });
+        assert_eq!(
+            handle_k(store.clone(), ConfirmMode::EachRecord).await,
+            Claim::Done
+        );
+        let failing = store
+            .failing_confirms
+            .load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(failing, 0, "the first confirmation was tried, and failed");
     }
 
     #[tokio::test]
@@ -589,7 +606,8 @@ mod tests {
                 Claim::Acquired
             );
             // The first group's confirmation goes out (and fails) as its eighth record is done.
-            idempotency.handled(&mut claims, Some(key.clone())).await;
+            let handled = idempotency.handled(&waiting, &mut claims, Some(key.clone()));
+            handled.await.unwrap();
         }
         assert!(idempotency.settle(&waiting, claims).await, "all confirmed");
         let found = store

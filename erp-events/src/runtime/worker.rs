@@ -283,7 +283,8 @@ impl<L: Listener> ListenerRuntime<L> {
         match handling.await {
             Ok(Attempts::Succeeded) => {
                 if let Some(idempotency) = &self.idempotency {
-                    idempotency.handled(claims, key).await;
+                    let waiting = self.waiting(p, record.offset);
+                    idempotency.handled(&waiting, claims, key).await?;
                 }
                 Ok(Outcome::Handled)
             }
