@@ -179,7 +179,7 @@ impl Default for IdempotencySettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfirmMode {
     /// In groups of 8 as records are handled, one group in flight while the next fills (the
-    /// default): a crash repeats at most 16 handled events per partition; about 1.6 times the
+    /// default): a crash repeats at most 16 handled events per partition; 1.2–1.6 times the
     /// throughput of [`ConfirmMode::EachRecord`] (`erp-events-bench dedup`).
     InGroups,
     /// Each event's marker is written before its partition's next record is handled (the
