@@ -3,7 +3,9 @@
 
 mod support;
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use erp_demo::inventory::{InventoryMovement, MovementAction};
@@ -11,7 +13,7 @@ use erp_events::idempotency::{
     Claim, Confirmation, IdempotencyStore, StoreFuture, idempotency_key,
 };
 use erp_events::{
-    App, Envelope, HandlerError, IdempotencySettings, ListenerExt, State, erp_listener,
+    App, ConfirmMode, Envelope, HandlerError, IdempotencySettings, ListenerExt, State, erp_listener,
 };
 use rdkafka::Message;
 use support::services::{redis_cluster_nodes, redis_url};
@@ -768,5 +770,36 @@ async fn a_handled_event_is_committed_only_once_its_done_marker_is_written() {
             .unwrap(),
         [Claim::Done],
         "confirmed after Redis came back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirming_each_record_a_record_handled_as_the_app_stops_is_committed() {
+    let kafka = kafka();
+    let gate = Gate::default();
+    let running = App::new(&kafka)
+        .idempotency_settings(IdempotencySettings {
+            confirm: ConfirmMode::EachRecord,
+            ..IdempotencySettings::default()
+        })
+        .listener(gated.with_state(gate.clone()))
+        .start()
+        .unwrap();
+    produce_new(&kafka, "SKU-S").await;
+    gate.started.notified().await;
+    let mut shutdown = std::pin::pin!(running.shutdown());
+    // Its first step tells the partitions to stop, while the handler is held.
+    let first = std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx))).await;
+    assert!(first.is_pending(), "the held handler holds the shutdown");
+    gate.go.notify_one();
+    let reports = shutdown.await;
+    assert_eq!(reports[0].counts.handled, 1, "finished, so counted");
+    let record = read_records(&kafka, TOPIC, 1).await;
+    let (partition, offset) = (record[0].partition(), record[0].offset());
+    let committed = committed(&kafka, "analytics", TOPIC);
+    assert_eq!(
+        committed.get(&partition),
+        Some(&(offset + 1)),
+        "its marker written as it stopped, so its offset committed"
     );
 }

@@ -142,27 +142,28 @@ impl Idempotency {
     }
 
     /// `key`'s event was handled. In [`ConfirmMode::EachRecord`] its `done` marker is written
-    /// before this returns, waiting while the store is unreachable (fail-closed; `Stopped` if
-    /// the partition stops first, and the batch's settling tries once more). In
-    /// [`ConfirmMode::InGroups`] it is asked for with the next group of [`CONFIRM_GROUP`]
-    /// (waiting for the group in flight before sending another), or, once a group failed, when
-    /// the batch settles.
+    /// before this returns, waiting while the store is unreachable (fail-closed); if the
+    /// partition is stopping, it is left to the batch's settling, which tries once more before
+    /// the offset may be stored. In [`ConfirmMode::InGroups`] it is asked for with the next
+    /// group of [`CONFIRM_GROUP`] (waiting for the group in flight before sending another), or,
+    /// once a group failed, when the batch settles.
     pub(crate) async fn handled(
         &self,
         waiting: &Waiting<'_>,
         claims: &mut ClaimBook,
         key: Option<String>,
-    ) -> Result<(), Stopped> {
-        let Some(key) = key else { return Ok(()) };
+    ) {
+        let Some(key) = key else { return };
         claims.handled.insert(key.clone());
         claims.unconfirmed.push(key);
         match self.confirm {
             ConfirmMode::EachRecord => {
                 let (keys, owner) = (&claims.unconfirmed, claims.owner.as_str());
                 let confirm = || self.store.confirm(keys, owner, self.done_ttl);
-                let confirmations = fail_closed(waiting, "confirm", confirm).await?;
-                claims.lost += lost(&confirmations);
-                claims.unconfirmed.clear();
+                if let Ok(confirmations) = fail_closed(waiting, "confirm", confirm).await {
+                    claims.lost += lost(&confirmations);
+                    claims.unconfirmed.clear();
+                }
             }
             ConfirmMode::InGroups
                 if !claims.store_failed && claims.unconfirmed.len() >= CONFIRM_GROUP =>
@@ -171,7 +172,6 @@ impl Idempotency {
             }
             ConfirmMode::InGroups => {}
         }
-        Ok(())
     }
 
     /// Sends the unconfirmed markers as a group, once the group in flight is answered.
@@ -510,8 +510,7 @@ mod tests {
         assert_eq!(resolved.unwrap(), Claim::Acquired);
         idempotency
             .handled(&waiting, &mut claims, Some(x.clone()))
-            .await
-            .unwrap();
+            .await;
         let the_other_goes_on = async {
             while other(&x).await.unwrap() != [Claim::Done] {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -553,7 +552,7 @@ mod tests {
         let resolved = idempotency.resolve(&waiting, &keys[0], &mut claims).await;
         assert_eq!(resolved.unwrap(), Claim::Acquired);
         let handled = idempotency.handled(&waiting, &mut claims, Some(keys[0].clone()));
-        handled.await.unwrap();
+        handled.await;
         let found = store.claim(&keys, "the next owner", Duration::from_secs(1));
         found.await.unwrap()[0]
     }
@@ -607,7 +606,7 @@ mod tests {
             );
             // The first group's confirmation goes out (and fails) as its eighth record is done.
             let handled = idempotency.handled(&waiting, &mut claims, Some(key.clone()));
-            handled.await.unwrap();
+            handled.await;
         }
         assert!(idempotency.settle(&waiting, claims).await, "all confirmed");
         let found = store

@@ -284,7 +284,7 @@ impl<L: Listener> ListenerRuntime<L> {
             Ok(Attempts::Succeeded) => {
                 if let Some(idempotency) = &self.idempotency {
                     let waiting = self.waiting(p, record.offset);
-                    idempotency.handled(&waiting, claims, key).await?;
+                    idempotency.handled(&waiting, claims, key).await;
                 }
                 Ok(Outcome::Handled)
             }
