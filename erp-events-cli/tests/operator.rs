@@ -206,12 +206,26 @@ fn redrive_of_run<'a>(run: &'a str, position: &'a str) -> [&'a str; 7] {
 }
 
 /// The records redriven into `TOPIC` since `from`, of this run's products.
-fn redriven_since(kafka: &Kafka, from: &BTreeMap<i32, i64>, run: &str) -> Vec<OwnedMessage> {
-    records_since(kafka, TOPIC, from)
-        .into_iter()
-        .filter(|record| key_of(record).starts_with(run))
-        .filter(|record| header(record, "erp_redriven-from").is_some())
-        .collect()
+/// The records of `run` redriven since `from`, once at least `at_least` of them can be read
+/// (or after [`PATIENCE`]): a committed transaction's records reach `read_committed` readers
+/// only once the broker has written its markers, a moment after the commit returned.
+async fn redriven_since(
+    kafka: &Kafka,
+    from: &BTreeMap<i32, i64>,
+    (run, at_least): (&str, usize),
+) -> Vec<OwnedMessage> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let redriven: Vec<OwnedMessage> = records_since(kafka, TOPIC, from)
+            .into_iter()
+            .filter(|record| key_of(record).starts_with(run))
+            .filter(|record| header(record, "erp_redriven-from").is_some())
+            .collect();
+        if redriven.len() >= at_least || std::time::Instant::now() >= deadline {
+            return redriven;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,7 +408,7 @@ async fn dead_letters_of_both_languages_are_listed_shown_and_redriven_once() {
             "{product} handled once the index is fixed, with its own eventId"
         );
     }
-    let redriven = redriven_since(&kafka, &before, &run);
+    let redriven = redriven_since(&kafka, &before, (&run, 5)).await;
     assert_eq!(redriven.len(), 5);
     let dead = read_dead_letters_where(&kafka, DLT, 5, {
         let prefix = run.clone();
@@ -484,7 +498,8 @@ async fn a_redrive_killed_midway_and_run_again_redrives_each_record_once() {
     .expect("the redrive reports its progress");
     slow.kill().expect("SIGKILL");
     slow.wait().unwrap();
-    let first = redriven_since(&kafka, &before, &run).len();
+    // The tool reported a committed transaction before it was killed.
+    let first = redriven_since(&kafka, &before, (&run, 1)).await.len();
     assert!(
         first > 0 && first < COUNT,
         "killed midway: {first} of {COUNT} ({reported})"
@@ -492,7 +507,7 @@ async fn a_redrive_killed_midway_and_run_again_redrives_each_record_once() {
 
     let rest = json_of(&tool(&kafka, &[&args[..], &["--json"]].concat()), 0);
     assert_eq!(rest["redriven"], (COUNT - first) as u64, "{rest}");
-    let redriven = redriven_since(&kafka, &before, &run);
+    let redriven = redriven_since(&kafka, &before, (&run, COUNT)).await;
     let sources: BTreeSet<Vec<u8>> = redriven
         .iter()
         .map(|record| header(record, "erp_redriven-from").unwrap().to_vec())
