@@ -1,6 +1,8 @@
 //! A consumed record, independent of the transport that delivered it.
 
+use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// Room for headers when a record's buffer is sized (a `traceparent` takes 74 bytes).
 const HEADER_ROOM: usize = 128;
@@ -21,10 +23,11 @@ pub enum Timestamp {
 /// One consumed record, owned: what a transport hands its workers, and what is copied to the
 /// dead-letter topic.
 ///
-/// Key, value and headers live in one buffer, so a record costs one allocation: the key and
-/// value first, then each header as its name's length (`u32`, little-endian), the name, its
-/// value's length (`u32::MAX` for none) and the value.
-#[derive(Debug, Clone, PartialEq)]
+/// Key, value and headers live in one buffer: the key and value first, then each header as its
+/// name's length (`u32`, little-endian), the name, its value's length (`u32::MAX` for none) and
+/// the value. Records copied one after another into a [`Run`] share its buffer, so a run costs
+/// one allocation, not one per record.
+#[derive(Clone)]
 pub struct Record {
     /// The topic.
     pub topic: &'static str,
@@ -34,23 +37,30 @@ pub struct Record {
     pub offset: i64,
     /// The record timestamp.
     pub timestamp: Timestamp,
-    bytes: Vec<u8>,
-    key: Option<Range<u32>>,
-    value: Option<Range<u32>>,
-    headers_start: u32,
+    bytes: Arc<Vec<u8>>,
+    parts: Parts,
 }
 
-impl Record {
-    /// A record with the given parts.
-    pub(crate) fn new<'a, N: AsRef<str>>(
-        (topic, partition, offset): (&'static str, i32, i64),
+/// Where a record's key, value and headers are in its buffer.
+#[derive(Clone)]
+struct Parts {
+    key: Option<Range<u32>>,
+    value: Option<Range<u32>>,
+    /// The headers; the record ends where they do.
+    headers: Range<u32>,
+    /// Where the record begins.
+    start: u32,
+}
+
+impl Parts {
+    /// Appends a record's key, value and headers to `bytes`, and says where they are.
+    fn append<'a, N: AsRef<str>>(
+        bytes: &mut Vec<u8>,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         headers: impl Iterator<Item = (N, Option<&'a [u8]>)>,
-        timestamp: Timestamp,
     ) -> Self {
-        let size = key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + HEADER_ROOM;
-        let mut bytes = Vec::with_capacity(size);
+        let start = bytes.len() as u32;
         let mut append = |part: &[u8]| {
             let start = bytes.len() as u32;
             bytes.extend_from_slice(part);
@@ -67,21 +77,47 @@ impl Record {
             bytes.extend_from_slice(&length.to_le_bytes());
             bytes.extend_from_slice(value.unwrap_or_default());
         }
+        Parts {
+            key,
+            value,
+            headers: headers_start..bytes.len() as u32,
+            start,
+        }
+    }
+}
+
+/// The bytes a record of this key and value is expected to take, headers included.
+fn expected_size(key: Option<&[u8]>, value: Option<&[u8]>) -> usize {
+    key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + HEADER_ROOM
+}
+
+/// Where a record is: its topic, partition and offset.
+pub(crate) type Coordinates = (&'static str, i32, i64);
+
+impl Record {
+    /// A record with the given parts, in a buffer of its own.
+    pub(crate) fn new<'a, N: AsRef<str>>(
+        (topic, partition, offset): Coordinates,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl Iterator<Item = (N, Option<&'a [u8]>)>,
+        timestamp: Timestamp,
+    ) -> Self {
+        let mut bytes = Vec::with_capacity(expected_size(key, value));
+        let parts = Parts::append(&mut bytes, key, value, headers);
         Record {
             topic,
             partition,
             offset,
             timestamp,
-            bytes,
-            key,
-            value,
-            headers_start,
+            bytes: Arc::new(bytes),
+            parts,
         }
     }
 
     /// The bytes of its key, value and headers.
     pub(crate) fn size(&self) -> usize {
-        self.bytes.len()
+        (self.parts.headers.end - self.parts.start) as usize
     }
 
     fn slice(&self, range: &Range<u32>) -> &[u8] {
@@ -90,17 +126,17 @@ impl Record {
 
     /// The record key.
     pub fn key(&self) -> Option<&[u8]> {
-        self.key.as_ref().map(|range| self.slice(range))
+        self.parts.key.as_ref().map(|range| self.slice(range))
     }
 
     /// The record value (the envelope).
     pub fn value(&self) -> Option<&[u8]> {
-        self.value.as_ref().map(|range| self.slice(range))
+        self.parts.value.as_ref().map(|range| self.slice(range))
     }
 
     /// The headers, in order (a name that was not UTF-8 was decoded lossily).
     pub fn headers(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> + '_ {
-        let mut rest = &self.bytes[self.headers_start as usize..];
+        let mut rest = self.slice(&self.parts.headers);
         std::iter::from_fn(move || {
             if rest.is_empty() {
                 return None;
@@ -130,6 +166,94 @@ impl Record {
     }
 }
 
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        (self.topic, self.partition, self.offset, self.timestamp)
+            == (other.topic, other.partition, other.offset, other.timestamp)
+            && self.key() == other.key()
+            && self.value() == other.value()
+            && self.slice(&self.parts.headers) == other.slice(&other.parts.headers)
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .field("timestamp", &self.timestamp)
+            .field("key", &self.key())
+            .field("value", &self.value())
+            .field("headers", &self.headers().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The most a [`RunBuffer`] reserves up front.
+const MOST_RESERVED: usize = 64 * 1024;
+
+/// Records copied one after another into one buffer, which the records it becomes share: one
+/// allocation for a run of records instead of one each.
+pub(crate) struct RunBuffer {
+    bytes: Vec<u8>,
+    records: Vec<(Coordinates, Timestamp, Parts)>,
+}
+
+impl RunBuffer {
+    /// A buffer for a run of up to about `records` records.
+    pub(crate) fn new(records: usize) -> Self {
+        RunBuffer {
+            bytes: Vec::new(),
+            records: Vec::with_capacity(records),
+        }
+    }
+
+    /// How many records it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Copies in a record with the given parts. The first one sizes the buffer for the run,
+    /// taking the others to be about as large.
+    pub(crate) fn push<'a, N: AsRef<str>>(
+        &mut self,
+        coordinates: Coordinates,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl Iterator<Item = (N, Option<&'a [u8]>)>,
+        timestamp: Timestamp,
+    ) {
+        if self.bytes.capacity() == 0 {
+            let one = expected_size(key, value);
+            let run = one * self.records.capacity();
+            self.bytes.reserve(run.min(MOST_RESERVED).max(one));
+        }
+        let parts = Parts::append(&mut self.bytes, key, value, headers);
+        self.records.push((coordinates, timestamp, parts));
+    }
+
+    /// The records, in the order they were pushed.
+    pub(crate) fn into_records(mut self) -> Vec<Record> {
+        // What a short run did not use is given back: memory stays near what the budget counts.
+        if self.bytes.capacity() > 2 * self.bytes.len() {
+            self.bytes.shrink_to_fit();
+        }
+        let bytes = Arc::new(self.bytes);
+        self.records
+            .into_iter()
+            .map(|((topic, partition, offset), timestamp, parts)| Record {
+                topic,
+                partition,
+                offset,
+                timestamp,
+                bytes: bytes.clone(),
+                parts,
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +277,58 @@ mod tests {
         assert_eq!(record.headers().collect::<Vec<_>>(), headers);
         assert_eq!(record.header_str("traceparent"), Some("00-cd"));
         assert_eq!(record.header_str("missing"), None);
+    }
+
+    #[test]
+    fn a_run_gives_back_each_record_as_given_in_one_shared_buffer() {
+        /// A record's key, value and headers.
+        type Given<'a> = (
+            Option<&'a [u8]>,
+            Option<&'a [u8]>,
+            &'a [(&'a str, Option<&'a [u8]>)],
+        );
+        let parts: [Given; 3] = [
+            (
+                Some(b"a"),
+                Some(b"{\"first\":1}"),
+                &[("traceparent", Some(b"00-ab"))],
+            ),
+            (None, Some(&[7; 300]), &[]),
+            (Some(b"c"), None, &[("empty", None), ("x", Some(b""))]),
+        ];
+        let mut run = RunBuffer::new(64);
+        for (offset, (key, value, headers)) in (10..).zip(parts) {
+            let timestamp = Timestamp::LogAppendTime(offset);
+            run.push(
+                ("t", 1, offset),
+                key,
+                value,
+                headers.iter().copied(),
+                timestamp,
+            );
+        }
+        assert_eq!(run.len(), 3);
+        let records = run.into_records();
+        for ((offset, (key, value, headers)), record) in (10..).zip(parts).zip(&records) {
+            let timestamp = Timestamp::LogAppendTime(offset);
+            let alone = Record::new(
+                ("t", 1, offset),
+                key,
+                value,
+                headers.iter().copied(),
+                timestamp,
+            );
+            assert_eq!(*record, alone);
+            assert_eq!(record.size(), alone.size());
+            assert!(Arc::ptr_eq(&record.bytes, &records[0].bytes));
+        }
+        // A run far shorter than the room it was given keeps no more than twice its bytes.
+        let bytes = &records[0].bytes;
+        assert!(
+            bytes.capacity() <= 2 * bytes.len(),
+            "{} for {}",
+            bytes.capacity(),
+            bytes.len()
+        );
     }
 }

@@ -34,12 +34,12 @@ use tracing::{debug, error, info, warn};
 
 use crate::core::listener::Listener;
 use crate::runtime::metrics::Metrics;
-use crate::runtime::record::Record;
+use crate::runtime::record::RunBuffer;
 use crate::runtime::route::Route;
 use crate::runtime::sinks::OffsetSink;
 use crate::runtime::worker::{ListenerRuntime, Partition};
 use crate::transport::kafka::inbox::{Budget, Inbox, InboxSender, Valve, inbox};
-use crate::transport::kafka::record::copy;
+use crate::transport::kafka::record::copy_into;
 
 type PartitionKey = (&'static str, i32);
 
@@ -362,7 +362,7 @@ impl GroupContext {
             .as_mut()
             .filter(|current| current.key == (topic, partition) && current.records.len() < RUN)
         {
-            current.records.push(copy(current.key.0, message));
+            copy_into(&mut current.records, current.key.0, message);
             return;
         }
         let Some((route, key)) = self.route_of(topic, partition) else {
@@ -372,15 +372,14 @@ impl GroupContext {
             );
             return;
         };
-        let record = copy(route.topic(), message);
         if let Some(full_or_other) = run.take() {
             full_or_other.hand_over();
         }
         let workers = self.workers.lock().expect("not poisoned");
         match workers.active.get(&key) {
             Some(active) => {
-                let mut records = Vec::with_capacity(RUN);
-                records.push(record);
+                let mut records = RunBuffer::new(RUN);
+                copy_into(&mut records, route.topic(), message);
                 *run = Some(Run {
                     key,
                     inbox: active.inbox.clone(),
@@ -399,18 +398,19 @@ impl GroupContext {
 }
 
 /// Consecutive records of one partition, polled one after another, handed to its worker in
-/// one go: one hand-over (and at most one wake-up of the worker) per run, not per record.
+/// one go: one hand-over (and at most one wake-up of the worker) per run, not per record, and
+/// one buffer for their bytes.
 struct Run {
     key: PartitionKey,
     inbox: InboxSender,
-    records: Vec<Record>,
+    records: RunBuffer,
 }
 
 impl Run {
     /// Hands the records to the worker; if their partition was given up since they were
     /// polled, its inbox is closed and they are dropped.
     fn hand_over(self) {
-        self.inbox.push(self.records);
+        self.inbox.push(self.records.into_records());
     }
 }
 
