@@ -25,8 +25,8 @@ pub enum Timestamp {
 ///
 /// Key, value and headers live in one buffer: the key and value first, then each header as its
 /// name's length (`u32`, little-endian), the name, its value's length (`u32::MAX` for none) and
-/// the value. Records copied one after another into a [`Run`] share its buffer, so a run costs
-/// one allocation, not one per record.
+/// the value. Records copied one after another into a [`RunBuffer`] share its buffer, so a run
+/// costs one allocation, not one per record.
 #[derive(Clone)]
 pub struct Record {
     /// The topic.
@@ -235,10 +235,9 @@ impl RunBuffer {
 
     /// The records, in the order they were pushed.
     pub(crate) fn into_records(mut self) -> Vec<Record> {
-        // What a short run did not use is given back: memory stays near what the budget counts.
-        if self.bytes.capacity() > 2 * self.bytes.len() {
-            self.bytes.shrink_to_fit();
-        }
+        // What the run did not use is given back (in place): the memory is what the budget
+        // counts.
+        self.bytes.shrink_to_fit();
         let bytes = Arc::new(self.bytes);
         self.records
             .into_iter()
@@ -322,13 +321,29 @@ mod tests {
             assert_eq!(record.size(), alone.size());
             assert!(Arc::ptr_eq(&record.bytes, &records[0].bytes));
         }
-        // A run far shorter than the room it was given keeps no more than twice its bytes.
+        // A run far shorter than the room it was given keeps only its bytes.
         let bytes = &records[0].bytes;
-        assert!(
-            bytes.capacity() <= 2 * bytes.len(),
-            "{} for {}",
-            bytes.capacity(),
-            bytes.len()
-        );
+        assert_eq!(bytes.capacity(), bytes.len());
+    }
+
+    #[test]
+    fn a_run_that_outgrew_its_room_keeps_only_its_bytes() {
+        let value = [b'v'; 1_000];
+        let mut run = RunBuffer::new(64);
+        for offset in 0..64 {
+            let headers = [("traceparent", Some(&[b'0'; 55][..]))];
+            let timestamp = Timestamp::NotAvailable;
+            run.push(
+                ("t", 0, offset),
+                Some(b"k"),
+                Some(&value),
+                headers.into_iter(),
+                timestamp,
+            );
+        }
+        let records = run.into_records();
+        let bytes = &records[0].bytes;
+        assert!(bytes.len() > MOST_RESERVED);
+        assert_eq!(bytes.capacity(), bytes.len());
     }
 }

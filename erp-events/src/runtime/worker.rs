@@ -62,7 +62,8 @@ pub(crate) struct Partition {
 pub(crate) trait RecordSource: Send {
     /// The next record, waiting for one; `None` once the source is closed.
     fn next_record(&mut self) -> impl Future<Output = Option<Record>> + Send;
-    /// The next record if one is ready now.
+    /// The next record if one is ready now, or `None` where the source ends a batch (the
+    /// Kafka inbox at the end of a run).
     fn ready_record(&mut self) -> Option<Record>;
 }
 

@@ -205,7 +205,8 @@ impl InboxSender {
 }
 
 /// The worker's end of an [`inbox`]: its partition's records, in order. A run of records
-/// handed over together leaves the budget when the worker takes its first.
+/// handed over together leaves the budget when the worker takes its first, and its buffer is
+/// freed once the worker has handled its last.
 pub(crate) struct Inbox {
     receiver: mpsc::UnboundedReceiver<Vec<Record>>,
     /// The rest of the run taken last.
@@ -265,18 +266,19 @@ impl RecordSource for Inbox {
         self.take(records)
     }
 
+    /// The next record of the run being read. A batch ends where a run does, even if another
+    /// run is ready: the runs' records share a buffer, so a worker then keeps at most one run
+    /// alive beyond the budget.
     fn ready_record(&mut self) -> Option<Record> {
-        if let Some(record) = self.taken.next() {
-            return Some(record);
-        }
-        let records = self.receiver.try_recv().ok()?;
-        self.take(records)
+        self.taken.next()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicBool;
+
+    use futures_util::FutureExt;
 
     use super::*;
     use crate::runtime::record::Timestamp;
@@ -303,6 +305,11 @@ mod tests {
             headers.into_iter(),
             Timestamp::NotAvailable,
         )
+    }
+
+    /// The inbox's next record, if one is there now.
+    fn next_now(inbox: &mut Inbox) -> Option<Record> {
+        inbox.next_record().now_or_never().flatten()
     }
 
     fn paused(switch: &Switch) -> bool {
@@ -338,11 +345,11 @@ mod tests {
             "a paused partition's 1250 do not count against the budget"
         );
         let taken: Vec<i64> = (0..4)
-            .map(|_| ahead_inbox.ready_record().unwrap().offset)
+            .map(|_| next_now(&mut ahead_inbox).unwrap().offset)
             .collect();
         assert_eq!(taken, [0, 1, 2, 3]);
         assert!(paused(&ahead), "250 of its 250 held");
-        assert_eq!(ahead_inbox.ready_record().unwrap().offset, 4);
+        assert_eq!(next_now(&mut ahead_inbox).unwrap().offset, 4);
         assert!(!paused(&ahead), "resumed at half its share");
         assert_eq!((budget.held.get(), budget.paused.get()), (250, 0));
         assert_eq!(budget.parked.load(Ordering::Relaxed), 0);
@@ -365,7 +372,7 @@ mod tests {
         });
         // The waiting thread registers itself before it parks; a take before that finds the
         // budget unspent when it checks again.
-        inbox.ready_record().unwrap();
+        next_now(&mut inbox).unwrap();
         let room = waited
             .recv_timeout(Duration::from_secs(60))
             .expect("woken by the take, not by the 600 s patience");
@@ -384,10 +391,25 @@ mod tests {
         sender.close();
         assert_eq!(budget.paused.get(), 0);
         assert_eq!(budget.parked.load(Ordering::Relaxed), 0);
-        inbox.ready_record().unwrap();
+        next_now(&mut inbox).unwrap();
         assert!(
             paused(&paused_switch),
             "left to the partition's next assignment"
         );
+    }
+
+    #[test]
+    fn a_batch_ends_where_a_run_does() {
+        let budget = Arc::new(Budget::new(1000, (Gauge::default(), Gauge::default())));
+        let (sender, mut inbox) = inbox(budget, Switch::default());
+        sender.push(vec![record(0, 10), record(1, 10)]);
+        sender.push(vec![record(2, 10)]);
+        assert_eq!(next_now(&mut inbox).unwrap().offset, 0);
+        assert_eq!(inbox.ready_record().unwrap().offset, 1);
+        assert!(
+            inbox.ready_record().is_none(),
+            "the next run waits for the next batch"
+        );
+        assert_eq!(next_now(&mut inbox).unwrap().offset, 2);
     }
 }

@@ -26,8 +26,8 @@ use embedded::{EmbeddedBroker, EmbeddedError};
 /// also the bound of its records polled but not yet taken by the workers: a consumer holds at
 /// most twice this in records, whatever its partition count.
 const CONSUMER_BUFFER_KBYTES: &str = "8192";
-/// The most one fetch response may bring (`fetch.max.bytes`, 2 MiB): the records a worker holds
-/// keep their whole response in memory until the last of them is handled.
+/// The most one fetch response may bring (`fetch.max.bytes`, 2 MiB): a quarter of the default
+/// prefetch bound, so one response does not take all of it.
 const FETCH_MAX_BYTES: &str = "2097152";
 
 /// How long one metadata request of the readiness check may take before the client's errors are
