@@ -25,8 +25,8 @@ pub enum Timestamp {
 ///
 /// Key, value and headers live in one buffer: the key and value first, then each header as its
 /// name's length (`u32`, little-endian), the name, its value's length (`u32::MAX` for none) and
-/// the value. Records copied one after another into a [`RunBuffer`] share its buffer, so a run
-/// costs one allocation, not one per record.
+/// the value. Records copied one after another into one run buffer share it, so a run costs
+/// one allocation, not one per record.
 #[derive(Clone)]
 pub struct Record {
     /// The topic.
