@@ -48,8 +48,6 @@ struct Parts {
     value: Option<Range<u32>>,
     /// The headers; the record ends where they do.
     headers: Range<u32>,
-    /// Where the record begins.
-    start: u32,
 }
 
 impl Parts {
@@ -60,7 +58,6 @@ impl Parts {
         value: Option<&[u8]>,
         headers: impl Iterator<Item = (N, Option<&'a [u8]>)>,
     ) -> Self {
-        let start = bytes.len() as u32;
         let mut append = |part: &[u8]| {
             let start = bytes.len() as u32;
             bytes.extend_from_slice(part);
@@ -81,8 +78,14 @@ impl Parts {
             key,
             value,
             headers: headers_start..bytes.len() as u32,
-            start,
         }
+    }
+
+    /// The bytes of the record's key, value and headers (laid out in that order).
+    fn size(&self) -> usize {
+        let first = self.key.as_ref().or(self.value.as_ref());
+        let start = first.map_or(self.headers.start, |range| range.start);
+        (self.headers.end - start) as usize
     }
 }
 
@@ -105,19 +108,30 @@ impl Record {
     ) -> Self {
         let mut bytes = Vec::with_capacity(expected_size(key, value));
         let parts = Parts::append(&mut bytes, key, value, headers);
+        Record::in_buffer(
+            Arc::new(bytes),
+            ((topic, partition, offset), timestamp, parts),
+        )
+    }
+
+    /// The record whose parts are at `parts` in `bytes`.
+    fn in_buffer(
+        bytes: Arc<Vec<u8>>,
+        ((topic, partition, offset), timestamp, parts): (Coordinates, Timestamp, Parts),
+    ) -> Self {
         Record {
             topic,
             partition,
             offset,
             timestamp,
-            bytes: Arc::new(bytes),
+            bytes,
             parts,
         }
     }
 
     /// The bytes of its key, value and headers.
     pub(crate) fn size(&self) -> usize {
-        (self.parts.headers.end - self.parts.start) as usize
+        self.parts.size()
     }
 
     fn slice(&self, range: &Range<u32>) -> &[u8] {
@@ -241,14 +255,7 @@ impl RunBuffer {
         let bytes = Arc::new(self.bytes);
         self.records
             .into_iter()
-            .map(|((topic, partition, offset), timestamp, parts)| Record {
-                topic,
-                partition,
-                offset,
-                timestamp,
-                bytes: bytes.clone(),
-                parts,
-            })
+            .map(|placed| Record::in_buffer(bytes.clone(), placed))
             .collect()
     }
 }

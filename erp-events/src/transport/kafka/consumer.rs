@@ -375,11 +375,11 @@ impl GroupContext {
         if let Some(full_or_other) = run.take() {
             full_or_other.hand_over();
         }
+        let mut records = RunBuffer::new(RUN);
+        copy_into(&mut records, route.topic(), message);
         let workers = self.workers.lock().expect("not poisoned");
         match workers.active.get(&key) {
             Some(active) => {
-                let mut records = RunBuffer::new(RUN);
-                copy_into(&mut records, route.topic(), message);
                 *run = Some(Run {
                     key,
                     inbox: active.inbox.clone(),

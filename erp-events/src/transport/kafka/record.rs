@@ -1,7 +1,7 @@
 //! Kafka's records as the runtime reads them: copied once, as the consumer polls them, into the
-//! owned form every transport hands its workers (a run of them into one buffer). Holding librdkafka's message instead would
-//! keep its whole fetch response in memory until the last record of it is handled, beyond any
-//! budget.
+//! owned form every transport hands its workers (a run of them into one buffer). Holding
+//! librdkafka's message instead would keep its whole fetch response in memory until the last
+//! record of it is handled, beyond any budget.
 
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
