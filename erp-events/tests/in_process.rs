@@ -29,7 +29,7 @@ async fn events_queued_at_shutdown_are_handled_in_order() {
     let seen = Seen::default();
     let publisher = app.publisher("inventory-service").unwrap();
     let running = app.listener(slow.with_state(seen.clone())).start().unwrap();
-    // One product, one partition: at most 512 queued and 256 in the worker's batch, so
+    // One product, one partition: at most 512 queued and 64 in the worker's batch, so
     // publishing 1 500 waits for the slow handler.
     let events: Vec<_> = (0..1_500).map(movement).collect();
     let deliveries = publisher.publish_all(&events).await.unwrap();
@@ -43,7 +43,7 @@ async fn events_queued_at_shutdown_are_handled_in_order() {
         "every queued event handled before stopping, in order"
     );
     assert!(
-        handled_before_shutdown >= 1_500 - 512 - 256,
+        handled_before_shutdown >= 1_500 - 512 - 64,
         "publishing waited for the listener: only {handled_before_shutdown} handled"
     );
     assert!(
@@ -291,4 +291,94 @@ async fn only_the_topics_producer_publishes_to_it() {
     );
     // `*` in the catalog: any service.
     publisher.publish(&audit(1, false)).await.unwrap();
+}
+
+/// The product whose handler waits for the gate (unless its quantity is negative).
+const STUCK: &str = "SKU-STUCK";
+
+/// Opened by the test; the stuck handler says when it is in.
+#[derive(Clone, Default)]
+struct Gate {
+    entered: std::sync::Arc<tokio::sync::Notify>,
+    open: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+#[erp_listener(group = "search-sync", retries = 0, concurrency = 1)]
+async fn one_at_a_time(
+    event: Envelope<InventoryMovement>,
+    State(gate): State<Gate>,
+) -> Result<(), HandlerError> {
+    if event.payload.product_id == STUCK && event.payload.quantity >= 0 {
+        gate.entered.notify_one();
+        let _ = gate.open.subscribe().wait_for(|open| *open).await;
+    }
+    Ok(())
+}
+
+fn of_product(product: &str, quantity: i64) -> InventoryMovement {
+    InventoryMovement {
+        product_id: product.into(),
+        ..movement(quantity)
+    }
+}
+
+/// A worker waiting for a concurrency permit has taken one record from its partition's queue,
+/// not a batch: what a worker takes no longer counts against the queue's bound (the Kafka
+/// consumer's budget), so a batch taken before the permit would hold up to 64 records per
+/// waiting partition outside it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_worker_waiting_for_its_turn_holds_one_record_outside_its_queue() {
+    let app = App::in_process(erp_events::catalog!());
+    let publisher = app.publisher("inventory-service").unwrap();
+    let gate = Gate::default();
+    let running = app
+        .listener(one_at_a_time.with_state(gate.clone()))
+        .start()
+        .unwrap();
+    // Probes (negative quantities, not held) find a product in another partition than STUCK's.
+    let stuck_partition = publisher.publish(&of_product(STUCK, -1)).await.unwrap();
+    let mut probes = 1;
+    let mut other = None;
+    for candidate in (0..100).map(|i| format!("SKU-{i}")) {
+        let delivery = publisher
+            .publish(&of_product(&candidate, -1))
+            .await
+            .unwrap();
+        probes += 1;
+        if delivery.partition != stuck_partition.partition {
+            other = Some(candidate);
+            break;
+        }
+    }
+    let other = other.expect("a product in another partition");
+    within_patience(
+        "the probes",
+        running.wait_until(|reports| reports[0].counts.handled == probes),
+    )
+    .await;
+    // The stuck handler holds the listener's only permit.
+    publisher.publish(&of_product(STUCK, 0)).await.unwrap();
+    within_patience("the stuck handler", gate.entered.notified()).await;
+
+    // The other partition's queue (512) fills, plus the one record its waiting worker took.
+    for quantity in 0..513 {
+        publisher
+            .publish(&of_product(&other, quantity))
+            .await
+            .unwrap();
+    }
+    let next = of_product(&other, 513);
+    let next = publisher.send(&next);
+    assert!(
+        futures_util::FutureExt::now_or_never(next).is_none(),
+        "the waiting worker took more than one record from its queue"
+    );
+
+    gate.open.send_replace(true);
+    within_patience(
+        "the rest",
+        running.wait_until(|reports| reports[0].counts.handled == probes + 1 + 513),
+    )
+    .await;
+    running.shutdown().await;
 }

@@ -207,6 +207,14 @@ impl fmt::Debug for Record {
 /// The most a [`RunBuffer`] reserves up front.
 const MOST_RESERVED: usize = 64 * 1024;
 
+/// The most records in one run.
+const RUN_RECORDS: usize = 64;
+
+/// The bytes past which a run takes no more records: what it holds counts against its
+/// consumer's budget only once it is handed over, and positions in its buffer are `u32` (one
+/// record is under 2 GiB, Kafka's sizes being `i32`).
+const RUN_BYTES: usize = 1024 * 1024;
+
 /// Records copied one after another into one buffer, which the records it becomes share: one
 /// allocation for a run of records instead of one each.
 pub(crate) struct RunBuffer {
@@ -215,17 +223,17 @@ pub(crate) struct RunBuffer {
 }
 
 impl RunBuffer {
-    /// A buffer for a run of up to about `records` records.
-    pub(crate) fn new(records: usize) -> Self {
+    /// An empty run.
+    pub(crate) fn new() -> Self {
         RunBuffer {
             bytes: Vec::new(),
-            records: Vec::with_capacity(records),
+            records: Vec::with_capacity(RUN_RECORDS),
         }
     }
 
-    /// How many records it holds.
-    pub(crate) fn len(&self) -> usize {
-        self.records.len()
+    /// Whether the run takes no more records: it holds 64, or more than 1 MiB.
+    pub(crate) fn is_full(&self) -> bool {
+        self.records.len() >= RUN_RECORDS || self.bytes.len() > RUN_BYTES
     }
 
     /// Copies in a record with the given parts. The first one sizes the buffer for the run,
@@ -302,7 +310,7 @@ mod tests {
             (None, Some(&[7; 300]), &[]),
             (Some(b"c"), None, &[("empty", None), ("x", Some(b""))]),
         ];
-        let mut run = RunBuffer::new(64);
+        let mut run = RunBuffer::new();
         for (offset, (key, value, headers)) in (10..).zip(parts) {
             let timestamp = Timestamp::LogAppendTime(offset);
             run.push(
@@ -313,7 +321,7 @@ mod tests {
                 timestamp,
             );
         }
-        assert_eq!(run.len(), 3);
+        assert_eq!(run.records.len(), 3);
         let records = run.into_records();
         for ((offset, (key, value, headers)), record) in (10..).zip(parts).zip(&records) {
             let timestamp = Timestamp::LogAppendTime(offset);
@@ -336,7 +344,7 @@ mod tests {
     #[test]
     fn a_run_that_outgrew_its_room_keeps_only_its_bytes() {
         let value = [b'v'; 1_000];
-        let mut run = RunBuffer::new(64);
+        let mut run = RunBuffer::new();
         for offset in 0..64 {
             let headers = [("traceparent", Some(&[b'0'; 55][..]))];
             let timestamp = Timestamp::NotAvailable;
@@ -352,5 +360,31 @@ mod tests {
         let bytes = &records[0].bytes;
         assert!(bytes.len() > MOST_RESERVED);
         assert_eq!(bytes.capacity(), bytes.len());
+    }
+
+    #[test]
+    fn a_run_is_full_at_64_records_or_past_a_mebibyte() {
+        let push = |run: &mut RunBuffer, value: &[u8]| {
+            let headers: [(&str, Option<&[u8]>); 0] = [];
+            run.push(
+                ("t", 0, 0),
+                None,
+                Some(value),
+                headers.into_iter(),
+                Timestamp::NotAvailable,
+            );
+        };
+        let mut run = RunBuffer::new();
+        for _ in 0..63 {
+            push(&mut run, b"small");
+        }
+        assert!(!run.is_full());
+        push(&mut run, b"small");
+        assert!(run.is_full(), "64 records");
+        let mut run = RunBuffer::new();
+        push(&mut run, &[b'v'; RUN_BYTES]);
+        assert!(!run.is_full(), "a mebibyte of value, no more");
+        push(&mut run, b"one byte past it");
+        assert!(run.is_full(), "two records past a mebibyte");
     }
 }

@@ -102,6 +102,11 @@ impl<L: Listener> ListenerRuntime<L> {
         let busy = self.stats.busy(partition.partition);
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while let Ok(Some(first)) = unless_stopped(stop, source.next_record()).await {
+            // The permit before the rest of the batch: what a worker takes leaves its source's
+            // bound (the consumer's budget), so a worker waiting for its turn holds one record.
+            let Ok(permit) = unless_stopped(stop, self.concurrency.acquire()).await else {
+                return;
+            };
             batch.clear();
             batch.push(first);
             while batch.len() < MAX_BATCH {
@@ -110,9 +115,6 @@ impl<L: Listener> ListenerRuntime<L> {
                     None => break,
                 }
             }
-            let Ok(permit) = unless_stopped(stop, self.concurrency.acquire()).await else {
-                return;
-            };
             #[cfg(feature = "test-util")]
             batch
                 .iter()

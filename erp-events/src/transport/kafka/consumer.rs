@@ -51,9 +51,6 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// share as records come for them).
 const STALL_WAIT: Duration = Duration::from_millis(200);
 
-/// The most records of one partition handed to its worker at once.
-const RUN: usize = 64;
-
 /// The in-flight budget when the configuration does not say (librdkafka's own default prefetch
 /// bound, 64 MiB).
 const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
@@ -360,7 +357,7 @@ impl GroupContext {
         // The common case, a record continuing the run, needs no route lookup.
         if let Some(current) = run
             .as_mut()
-            .filter(|current| current.key == (topic, partition) && current.records.len() < RUN)
+            .filter(|current| current.key == (topic, partition) && !current.records.is_full())
         {
             copy_into(&mut current.records, current.key.0, message);
             return;
@@ -375,7 +372,7 @@ impl GroupContext {
         if let Some(full_or_other) = run.take() {
             full_or_other.hand_over();
         }
-        let mut records = RunBuffer::new(RUN);
+        let mut records = RunBuffer::new();
         copy_into(&mut records, route.topic(), message);
         let workers = self.workers.lock().expect("not poisoned");
         match workers.active.get(&key) {

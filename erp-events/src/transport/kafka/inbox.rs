@@ -155,6 +155,7 @@ pub(crate) fn inbox(budget: Arc<Budget>, valve: impl Valve) -> (InboxSender, Inb
         Inbox {
             receiver,
             taken: Vec::new().into_iter(),
+            taken_held: 0,
             shared,
         },
     )
@@ -205,20 +206,42 @@ impl InboxSender {
 }
 
 /// The worker's end of an [`inbox`]: its partition's records, in order. A run of records
-/// handed over together leaves the budget when the worker takes its first, and its buffer is
-/// freed once the worker has handled its last.
+/// handed over together leaves the budget in two steps: its first record when the worker takes
+/// it (to wait for a concurrency permit with), the rest when the worker takes them into its
+/// batch. Its buffer is freed once the worker has handled its last.
 pub(crate) struct Inbox {
     receiver: mpsc::UnboundedReceiver<Vec<Record>>,
     /// The rest of the run taken last.
     taken: std::vec::IntoIter<Record>,
+    /// The bytes of `taken` still counted against the budget.
+    taken_held: usize,
     shared: Arc<Shared>,
 }
 
 impl Inbox {
-    /// Takes `records` out of the budget, resuming the partition at half its share, and
-    /// returns the first.
+    /// Takes the run `records` from the inbox, its first record out of the budget, and
+    /// returns that record.
     fn take(&mut self, records: Vec<Record>) -> Option<Record> {
+        let first = records.first().map_or(0, Record::size);
         let bytes: usize = records.iter().map(Record::size).sum();
+        self.release(first);
+        self.taken_held = bytes - first;
+        self.taken = records.into_iter();
+        self.taken.next()
+    }
+
+    /// The next record of the run taken last; the run's rest leaves the budget with it.
+    fn next_taken(&mut self) -> Option<Record> {
+        let record = self.taken.next()?;
+        let rest = std::mem::take(&mut self.taken_held);
+        if rest > 0 {
+            self.release(rest);
+        }
+        Some(record)
+    }
+
+    /// Takes `bytes` out of the budget, resuming the partition at half its share.
+    fn release(&self, bytes: usize) {
         let shared = &*self.shared;
         let budget = &shared.budget;
         let mut held = shared.held.lock().expect("not poisoned");
@@ -235,8 +258,6 @@ impl Inbox {
         }
         drop(held);
         budget.made_room();
-        self.taken = records.into_iter();
-        self.taken.next()
     }
 }
 
@@ -259,7 +280,7 @@ impl Drop for Inbox {
 
 impl RecordSource for Inbox {
     async fn next_record(&mut self) -> Option<Record> {
-        if let Some(record) = self.taken.next() {
+        if let Some(record) = self.next_taken() {
             return Some(record);
         }
         let records = self.receiver.recv().await?;
@@ -270,7 +291,7 @@ impl RecordSource for Inbox {
     /// run is ready: the runs' records share a buffer, so a worker then keeps at most one run
     /// alive beyond the budget.
     fn ready_record(&mut self) -> Option<Record> {
-        self.taken.next()
+        self.next_taken()
     }
 }
 
@@ -396,6 +417,28 @@ mod tests {
             paused(&paused_switch),
             "left to the partition's next assignment"
         );
+    }
+
+    #[test]
+    fn a_run_leaves_the_budget_as_the_worker_takes_it_into_its_batch() {
+        let budget = Arc::new(Budget::new(1000, (Gauge::default(), Gauge::default())));
+        let (sender, mut inbox) = inbox(budget.clone(), Switch::default());
+        sender.push(vec![record(0, 100), record(1, 100), record(2, 100)]);
+        assert_eq!(budget.held.get(), 300);
+        next_now(&mut inbox).unwrap();
+        assert_eq!(
+            budget.held.get(),
+            200,
+            "a worker waiting for its permit holds one record outside the budget"
+        );
+        inbox.ready_record().unwrap();
+        assert_eq!(budget.held.get(), 0, "its batch takes the rest of the run");
+        inbox.ready_record().unwrap();
+        assert!(inbox.ready_record().is_none());
+        sender.push(vec![record(3, 100), record(4, 100)]);
+        next_now(&mut inbox).unwrap();
+        drop(inbox);
+        assert_eq!(budget.held.get(), 0, "the untaken rest of a run is let go");
     }
 
     #[test]
