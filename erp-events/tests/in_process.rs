@@ -361,14 +361,16 @@ async fn a_worker_waiting_for_its_turn_holds_one_record_outside_its_queue() {
     within_patience("the stuck handler", gate.entered.notified()).await;
 
     // The other partition's queue (512) fills, plus the one record its waiting worker took.
-    for quantity in 0..513 {
-        publisher
-            .publish(&of_product(&other, quantity))
-            .await
-            .unwrap();
-    }
+    within_patience("filling the queue", async {
+        for quantity in 0..513 {
+            let movement = of_product(&other, quantity);
+            publisher.publish(&movement).await.unwrap();
+        }
+    })
+    .await;
     let next = of_product(&other, 513);
-    let next = publisher.send(&next);
+    // Unconstrained: tokio's cooperative budget would make even a free queue look full.
+    let next = tokio::task::unconstrained(publisher.send(&next));
     assert!(
         futures_util::FutureExt::now_or_never(next).is_none(),
         "the waiting worker took more than one record from its queue"

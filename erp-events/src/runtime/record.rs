@@ -208,7 +208,7 @@ impl fmt::Debug for Record {
 const MOST_RESERVED: usize = 64 * 1024;
 
 /// The most records in one run.
-const RUN_RECORDS: usize = 64;
+pub(crate) const RUN_RECORDS: usize = 64;
 
 /// The bytes past which a run takes no more records: what it holds counts against its
 /// consumer's budget only once it is handed over, and positions in its buffer are `u32` (one

@@ -35,7 +35,7 @@ use crate::runtime::stop::{
 };
 
 /// Records taken from the queue, claimed and confirmed together.
-const MAX_BATCH: usize = 64;
+pub(crate) const MAX_BATCH: usize = 64;
 
 /// A listener with everything its workers share.
 pub(crate) struct ListenerRuntime<L: Listener> {
@@ -57,8 +57,8 @@ pub(crate) struct Partition {
 }
 
 /// Where a partition's worker takes its records from, in order. While the worker is busy it
-/// takes nothing, and the source's bound (librdkafka's prefetch limit, a bounded queue) holds
-/// the rest back.
+/// takes nothing (and while it waits for its turn, one record), and the source's bound (the
+/// consumer's budget, a bounded queue) holds the rest back.
 pub(crate) trait RecordSource: Send {
     /// The next record, waiting for one; `None` once the source is closed.
     fn next_record(&mut self) -> impl Future<Output = Option<Record>> + Send;

@@ -52,7 +52,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const STALL_WAIT: Duration = Duration::from_millis(200);
 
 /// The in-flight budget when the configuration does not say (librdkafka's own default prefetch
-/// bound, 64 MiB).
+/// bound, 64 MiB; `Kafka` always says, 8 MiB unless told otherwise).
 const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
 
 /// The consumer of one group.

@@ -22,8 +22,8 @@ use std::time::Duration;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::mpsc;
 
-use crate::runtime::record::Record;
-use crate::runtime::worker::RecordSource;
+use crate::runtime::record::{RUN_RECORDS, Record};
+use crate::runtime::worker::{MAX_BATCH, RecordSource};
 
 /// The bytes one consumer's partitions may hold between its poll and their workers.
 pub(crate) struct Budget {
@@ -204,6 +204,11 @@ impl InboxSender {
         }
     }
 }
+
+// A worker's batch takes a whole run: a run's records after the first leave the budget when
+// the batch takes them, and a longer run would leave its rest outside the budget while its
+// worker waits for its next turn.
+const _: () = assert!(RUN_RECORDS <= MAX_BATCH);
 
 /// The worker's end of an [`inbox`]: its partition's records, in order. A run of records
 /// handed over together leaves the budget in two steps: its first record when the worker takes
