@@ -19,7 +19,9 @@ tokio::task_local! {
 pub struct EventContext {
     user_id: Option<String>,
     trace: OnceLock<TraceContext>,
-    claim: Option<ClaimMarker>,
+    /// Boxed: only idempotent listeners set it, and every handler's context is moved in and out
+    /// of the task-local on each poll.
+    claim: Option<Box<ClaimMarker>>,
     /// The handled record's trace: the handler's span is its child, made on first use.
     record: Option<RecordTrace>,
 }
@@ -69,7 +71,7 @@ impl EventContext {
 
     /// Sets the claim of the event being handled.
     pub(crate) fn with_claim(mut self, claim: ClaimMarker) -> Self {
-        self.claim = Some(claim);
+        self.claim = Some(Box::new(claim));
         self
     }
 
@@ -83,7 +85,7 @@ impl EventContext {
 
     /// The claim of the event being handled, inside an idempotent listener's handler.
     pub(crate) fn claim(&self) -> Option<&ClaimMarker> {
-        self.claim.as_ref()
+        self.claim.as_deref()
     }
 
     /// The acting user, if any.
@@ -115,8 +117,10 @@ impl EventContext {
     }
 
     /// Runs `future` with this context as the current one.
-    pub async fn scope<F: Future>(self, future: F) -> F::Output {
-        CURRENT.scope(self, future).await
+    pub fn scope<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
+        // Not an `async fn`: a listener's handler runs in here, and a wrapping future would
+        // move the context and the handler's future once more per record.
+        CURRENT.scope(self, future)
     }
 }
 
