@@ -36,7 +36,7 @@ pub(crate) struct Delivered<'a> {
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     pub(crate) key: Option<&'a [u8]>,
-    pub(crate) event_id: Uuid,
+    pub(crate) event_id: Option<Uuid>,
 }
 
 /// The span of one handler attempt.
@@ -53,7 +53,7 @@ pub(crate) fn process(delivered: &Delivered<'_>, attempt: u32) -> Span {
         messaging.destination.partition.id = delivered.partition.to_string(),
         messaging.kafka.offset = delivered.offset,
         messaging.kafka.message.key = delivered.key.and_then(|key| std::str::from_utf8(key).ok()),
-        messaging.message.id = %delivered.event_id,
+        messaging.message.id = delivered.event_id.map(tracing::field::display),
         erp.attempt = attempt,
         error.type = Empty,
         otel.status_code = Empty,

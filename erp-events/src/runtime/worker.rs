@@ -67,13 +67,48 @@ pub(crate) trait RecordSource: Send {
     fn ready_record(&mut self) -> Option<Record>;
 }
 
-/// A record's envelope, or why it could not be read.
-type Decoded<E> = Result<Envelope<E>, DecodeError>;
+/// A record of a batch as decoded. Its envelope stays in the batch until the handler's first
+/// attempt takes it: an envelope is a few hundred bytes, and passing it by value through each
+/// future on the way copied it a dozen times per record.
+enum Decoded<E> {
+    Envelope(Envelope<E>),
+    /// Taken by the handler's first attempt.
+    Taken,
+    /// Why it could not be read.
+    Unreadable(DecodeError),
+}
+
+impl<E: Event> Decoded<E> {
+    fn new(record: &Record) -> Self {
+        match Envelope::decode_event(record.value().unwrap_or_default()) {
+            Ok(envelope) => Decoded::Envelope(envelope),
+            Err(error) => Decoded::Unreadable(error),
+        }
+    }
+
+    fn envelope(&self) -> Option<&Envelope<E>> {
+        match self {
+            Decoded::Envelope(envelope) => Some(envelope),
+            Decoded::Taken | Decoded::Unreadable(_) => None,
+        }
+    }
+
+    /// The envelope, if not taken already.
+    fn take(&mut self) -> Option<Envelope<E>> {
+        match std::mem::replace(self, Decoded::Taken) {
+            Decoded::Envelope(envelope) => Some(envelope),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+}
 
 /// A record as its batch prepared it: decoded, its idempotency key (for an idempotent
 /// listener), and its producer's trace.
-struct Incoming<E> {
-    decoded: Decoded<E>,
+struct Incoming<'a, E> {
+    decoded: &'a mut Decoded<E>,
     key: Option<String>,
     parent: Option<TraceContext>,
 }
@@ -134,14 +169,11 @@ impl<L: Listener> ListenerRuntime<L> {
         busy: &Busy,
         batch: &[Record],
     ) -> Result<(), Stopped> {
-        let decoded: Vec<Decoded<L::Event>> = batch
-            .iter()
-            .map(|record| Envelope::decode_event(record.value().unwrap_or_default()))
-            .collect();
+        let mut decoded: Vec<Decoded<L::Event>> = batch.iter().map(Decoded::new).collect();
         let keys: Vec<Option<String>> = decoded
             .iter()
-            .map(|envelope| {
-                let envelope = envelope.as_ref().ok()?;
+            .map(|decoded| {
+                let envelope = decoded.envelope()?;
                 self.idempotency.as_ref()?;
                 Some(idempotency_key(L::GROUP, &envelope.event_id))
             })
@@ -156,7 +188,7 @@ impl<L: Listener> ListenerRuntime<L> {
             None => ClaimBook::default(),
         };
         let renewal = self.idempotency.as_ref().zip(claims.lease());
-        let work = pin!(self.work_through(p, busy, batch, decoded, keys, claims));
+        let work = pin!(self.work_through(p, busy, batch, &mut decoded, keys, claims));
         match renewal {
             // The claims are renewed for as long as the batch is worked on.
             Some((idempotency, lease)) => tokio::select! {
@@ -175,13 +207,13 @@ impl<L: Listener> ListenerRuntime<L> {
         p: &Partition,
         busy: &Busy,
         batch: &[Record],
-        decoded: Vec<Decoded<L::Event>>,
+        decoded: &mut [Decoded<L::Event>],
         keys: Vec<Option<String>>,
         mut claims: ClaimBook,
     ) -> Result<(), Stopped> {
         let mut outcome = Ok(());
         let mut done = None;
-        for ((record, envelope), key) in batch.iter().zip(decoded).zip(keys) {
+        for ((record, decoded), key) in batch.iter().zip(decoded).zip(keys) {
             if p.stop.is_cancelled() {
                 // Revoked or shutting down: the rest of the batch is redelivered.
                 outcome = Err(Stopped);
@@ -198,10 +230,10 @@ impl<L: Listener> ListenerRuntime<L> {
                 trace_id = tracing::field::Empty,
                 attempt = tracing::field::Empty,
             );
-            let parent = producer_trace(record, envelope.as_ref().ok(), &span);
+            let parent = producer_trace(record, decoded.envelope(), &span);
             spans::continue_trace(&span, parent.as_ref());
             let incoming = Incoming {
-                decoded: envelope,
+                decoded,
                 key,
                 parent,
             };
@@ -247,7 +279,7 @@ impl<L: Listener> ListenerRuntime<L> {
         p: &Partition,
         busy: &Busy,
         record: &Record,
-        incoming: Incoming<L::Event>,
+        incoming: Incoming<'_, L::Event>,
         claims: &mut ClaimBook,
     ) -> Result<Outcome, Stopped> {
         let Incoming {
@@ -255,17 +287,16 @@ impl<L: Listener> ListenerRuntime<L> {
             key,
             parent,
         } = incoming;
-        let envelope = match decoded {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                let reason = DeadLetterReason::new(DECODE_ERROR_TYPE, &error, 0);
-                return self.dead_letter(p, record, reason).await;
+        if let Decoded::Unreadable(error) = decoded {
+            let reason = DeadLetterReason::new(DECODE_ERROR_TYPE, &*error, 0);
+            return self.dead_letter(p, record, reason).await;
+        }
+        if let Some(envelope) = decoded.envelope() {
+            let span = Span::current();
+            span.record("event_id", tracing::field::display(envelope.event_id));
+            if let Some(trace_id) = &envelope.trace_id {
+                span.record("trace_id", trace_id.as_str());
             }
-        };
-        let span = Span::current();
-        span.record("event_id", tracing::field::display(envelope.event_id));
-        if let Some(trace_id) = &envelope.trace_id {
-            span.record("trace_id", trace_id.as_str());
         }
         let claim = match (&self.idempotency, &key) {
             (Some(idempotency), Some(key)) => {
@@ -282,7 +313,7 @@ impl<L: Listener> ListenerRuntime<L> {
             }
             _ => None,
         };
-        let handling = pin!(self.handle_with_retries(p, busy, record, envelope, (parent, claim)));
+        let handling = pin!(self.handle_with_retries(p, busy, record, decoded, (parent, claim)));
         match handling.await {
             Ok(Attempts::Succeeded) => {
                 if let Some(idempotency) = &self.idempotency {
@@ -310,7 +341,7 @@ impl<L: Listener> ListenerRuntime<L> {
         p: &Partition,
         busy: &Busy,
         record: &Record,
-        first: Envelope<L::Event>,
+        first: &mut Decoded<L::Event>,
         (parent, claim): (Option<TraceContext>, Option<ClaimMarker>),
     ) -> Result<Attempts, Stopped> {
         let delivered = spans::Delivered {
@@ -320,20 +351,22 @@ impl<L: Listener> ListenerRuntime<L> {
             partition: p.partition,
             offset: record.offset,
             key: record.key(),
-            event_id: first.event_id,
+            event_id: first.envelope().map(|envelope| envelope.event_id),
         };
         let mut context = EventContext::new().continuing_record(RecordTrace(parent));
-        if let Some(user) = &first.user_id {
-            context = context.with_user(user.clone());
+        if let Some(user) = first
+            .envelope()
+            .and_then(|envelope| envelope.user_id.clone())
+        {
+            context = context.with_user(user);
         }
         if let Some(claim) = claim {
             context = context.with_claim(claim);
         }
-        let mut next = Some(first);
         let mut attempt = 1;
         loop {
             Span::current().record("attempt", attempt);
-            let result = match next.take() {
+            let result = match first.take() {
                 Some(envelope) => Ok(envelope),
                 // A retry decodes the record again: events need not be `Clone`.
                 None => Envelope::decode_event(record.value().unwrap_or_default())
