@@ -1,7 +1,7 @@
 //! The task-scoped event context: who acts and in which trace, for everything published inside.
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::core::trace::TraceContext;
@@ -19,9 +19,9 @@ tokio::task_local! {
 pub struct EventContext {
     user_id: Option<String>,
     trace: OnceLock<TraceContext>,
-    /// Boxed: only idempotent listeners set it, and every handler's context is moved in and out
-    /// of the task-local on each poll.
-    claim: Option<Box<ClaimMarker>>,
+    /// Shared: only idempotent listeners set it, and a handler's context is moved in and out of
+    /// the task-local on each poll and cloned on each attempt.
+    claim: Option<Arc<ClaimMarker>>,
     /// The handled record's trace: the handler's span is its child, made on first use.
     record: Option<RecordTrace>,
 }
@@ -71,7 +71,7 @@ impl EventContext {
 
     /// Sets the claim of the event being handled.
     pub(crate) fn with_claim(mut self, claim: ClaimMarker) -> Self {
-        self.claim = Some(Box::new(claim));
+        self.claim = Some(Arc::new(claim));
         self
     }
 

@@ -68,9 +68,10 @@ pub(crate) trait RecordSource: Send {
 }
 
 /// A record of a batch as decoded. Its envelope stays in the batch until the handler's first
-/// attempt takes it: an envelope is a few hundred bytes, and passing it by value through each
-/// future on the way copied it a dozen times per record.
+/// attempt takes it: an envelope is a few hundred bytes, and passed by value, each future on
+/// the way copied it.
 enum Decoded<E> {
+    /// Decoded, not yet taken.
     Envelope(Envelope<E>),
     /// Taken by the handler's first attempt.
     Taken,
@@ -79,13 +80,17 @@ enum Decoded<E> {
 }
 
 impl<E: Event> Decoded<E> {
+    /// Decodes `record`'s value.
     fn new(record: &Record) -> Self {
         match Envelope::decode_event(record.value().unwrap_or_default()) {
             Ok(envelope) => Decoded::Envelope(envelope),
             Err(error) => Decoded::Unreadable(error),
         }
     }
+}
 
+impl<E> Decoded<E> {
+    /// The envelope, unless unreadable or taken.
     fn envelope(&self) -> Option<&Envelope<E>> {
         match self {
             Decoded::Envelope(envelope) => Some(envelope),
@@ -93,7 +98,7 @@ impl<E: Event> Decoded<E> {
         }
     }
 
-    /// The envelope, if not taken already.
+    /// Takes the envelope out, leaving `Taken`; `None` if unreadable or taken already.
     fn take(&mut self) -> Option<Envelope<E>> {
         match std::mem::replace(self, Decoded::Taken) {
             Decoded::Envelope(envelope) => Some(envelope),
@@ -213,7 +218,7 @@ impl<L: Listener> ListenerRuntime<L> {
     ) -> Result<(), Stopped> {
         let mut outcome = Ok(());
         let mut done = None;
-        for ((record, decoded), key) in batch.iter().zip(decoded).zip(keys) {
+        for ((record, slot), key) in batch.iter().zip(decoded).zip(keys) {
             if p.stop.is_cancelled() {
                 // Revoked or shutting down: the rest of the batch is redelivered.
                 outcome = Err(Stopped);
@@ -230,10 +235,10 @@ impl<L: Listener> ListenerRuntime<L> {
                 trace_id = tracing::field::Empty,
                 attempt = tracing::field::Empty,
             );
-            let parent = producer_trace(record, decoded.envelope(), &span);
+            let parent = producer_trace(record, slot.envelope(), &span);
             spans::continue_trace(&span, parent.as_ref());
             let incoming = Incoming {
-                decoded,
+                decoded: slot,
                 key,
                 parent,
             };
@@ -287,8 +292,8 @@ impl<L: Listener> ListenerRuntime<L> {
             key,
             parent,
         } = incoming;
-        if let Decoded::Unreadable(error) = decoded {
-            let reason = DeadLetterReason::new(DECODE_ERROR_TYPE, &*error, 0);
+        if let Decoded::Unreadable(error) = &*decoded {
+            let reason = DeadLetterReason::new(DECODE_ERROR_TYPE, error, 0);
             return self.dead_letter(p, record, reason).await;
         }
         if let Some(envelope) = decoded.envelope() {
@@ -341,7 +346,7 @@ impl<L: Listener> ListenerRuntime<L> {
         p: &Partition,
         busy: &Busy,
         record: &Record,
-        first: &mut Decoded<L::Event>,
+        decoded: &mut Decoded<L::Event>,
         (parent, claim): (Option<TraceContext>, Option<ClaimMarker>),
     ) -> Result<Attempts, Stopped> {
         let delivered = spans::Delivered {
@@ -351,10 +356,10 @@ impl<L: Listener> ListenerRuntime<L> {
             partition: p.partition,
             offset: record.offset,
             key: record.key(),
-            event_id: first.envelope().map(|envelope| envelope.event_id),
+            event_id: decoded.envelope().map(|envelope| envelope.event_id),
         };
         let mut context = EventContext::new().continuing_record(RecordTrace(parent));
-        if let Some(user) = first
+        if let Some(user) = decoded
             .envelope()
             .and_then(|envelope| envelope.user_id.clone())
         {
@@ -366,7 +371,7 @@ impl<L: Listener> ListenerRuntime<L> {
         let mut attempt = 1;
         loop {
             Span::current().record("attempt", attempt);
-            let result = match first.take() {
+            let result = match decoded.take() {
                 Some(envelope) => Ok(envelope),
                 // A retry decodes the record again: events need not be `Clone`.
                 None => Envelope::decode_event(record.value().unwrap_or_default())
