@@ -482,10 +482,8 @@ impl<L: Listener> ListenerRuntime<L> {
 
 /// The producer's position in its trace, which the record's spans continue: its envelope's
 /// `traceId` (ours and the seed's Kotlin producer always write it, and it is decoded already),
-/// else the `traceparent` header. Reading a header makes librdkafka unpack all of the record's
-/// headers, which costs the listener about 8% of its throughput (`erp-events-bench consume`):
-/// only when needed, or when OpenTelemetry records the spans (`traceparent` names the
-/// producer's span itself).
+/// else the `traceparent` header: when the envelope names no trace, or when OpenTelemetry
+/// records the spans (`traceparent` names the producer's span itself).
 fn producer_trace<E>(
     record: &Record,
     envelope: Option<&Envelope<E>>,
