@@ -139,6 +139,16 @@ async fn a_record_s_spans_follow_the_messaging_conventions_in_the_producer_s_tra
         let record = by_id[&process.parent_span_id];
         assert_eq!(record.name, "erp.record");
         assert_eq!(record.parent_span_id, send.span_context.span_id());
+        // Its fields name the event and its trace, for logs as well as traces.
+        assert_eq!(
+            attribute(record, "event_id").as_deref(),
+            Some(message_id.as_str())
+        );
+        assert_eq!(
+            attribute(record, "trace_id"),
+            Some(trace.to_string()),
+            "the envelope's traceId"
+        );
     }
     let attempts: Vec<String> = processes
         .iter()

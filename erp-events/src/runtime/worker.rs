@@ -235,6 +235,12 @@ impl<L: Listener> ListenerRuntime<L> {
                 trace_id = tracing::field::Empty,
                 attempt = tracing::field::Empty,
             );
+            if let Some(envelope) = slot.envelope() {
+                span.record("event_id", tracing::field::display(envelope.event_id));
+                if let Some(trace_id) = &envelope.trace_id {
+                    span.record("trace_id", trace_id.as_str());
+                }
+            }
             let parent = producer_trace(record, slot.envelope(), &span);
             spans::continue_trace(&span, parent.as_ref());
             let incoming = Incoming {
@@ -296,13 +302,6 @@ impl<L: Listener> ListenerRuntime<L> {
             let reason = DeadLetterReason::new(DECODE_ERROR_TYPE, error, 0);
             return self.dead_letter(p, record, reason).await;
         }
-        if let Some(envelope) = decoded.envelope() {
-            let span = Span::current();
-            span.record("event_id", tracing::field::display(envelope.event_id));
-            if let Some(trace_id) = &envelope.trace_id {
-                span.record("trace_id", trace_id.as_str());
-            }
-        }
         let claim = match (&self.idempotency, &key) {
             (Some(idempotency), Some(key)) => {
                 let waiting = self.waiting(p, record.offset);
@@ -349,6 +348,7 @@ impl<L: Listener> ListenerRuntime<L> {
         decoded: &mut Decoded<L::Event>,
         (parent, claim): (Option<TraceContext>, Option<ClaimMarker>),
     ) -> Result<Attempts, Stopped> {
+        let envelope = decoded.envelope();
         let delivered = spans::Delivered {
             system: self.dead_letters.system(),
             topic: p.topic,
@@ -356,13 +356,10 @@ impl<L: Listener> ListenerRuntime<L> {
             partition: p.partition,
             offset: record.offset,
             key: record.key(),
-            event_id: decoded.envelope().map(|envelope| envelope.event_id),
+            event_id: envelope.map(|envelope| envelope.event_id),
         };
         let mut context = EventContext::new().continuing_record(RecordTrace(parent));
-        if let Some(user) = decoded
-            .envelope()
-            .and_then(|envelope| envelope.user_id.clone())
-        {
+        if let Some(user) = envelope.and_then(|envelope| envelope.user_id.clone()) {
             context = context.with_user(user);
         }
         if let Some(claim) = claim {
