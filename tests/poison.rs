@@ -12,12 +12,29 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use erp_demo::inventory::{InventoryMovement, MovementAction};
-use erp_events::{App, Kafka, ListenerExt};
+use erp_events::{App, Envelope, HandlerError, Kafka, ListenerExt, State, erp_listener};
 use rdkafka::Message;
 use support::services::external_kafka;
 use support::{
     Probe, committed, dead_letter_info, envelope_json, probed_once, produce_raw, read_records_where,
 };
+
+/// [`probed_once`] without idempotency: its worker reads each record only as it comes to it
+/// (an idempotent one reads its batch first, for the claims).
+#[erp_listener(group = "search-sync", retries = 0, idempotent = false)]
+async fn probed_without_dedup(
+    event: Envelope<InventoryMovement>,
+    State(probe): State<Probe>,
+) -> Result<(), HandlerError> {
+    probe.call(&event)
+}
+
+/// Whether the round's listener is idempotent.
+#[derive(Clone, Copy)]
+enum Dedup {
+    On,
+    Off,
+}
 
 const TOPIC: &str = "erp.inventory.movements";
 
@@ -76,7 +93,7 @@ fn reasons() -> BTreeMap<String, String> {
 /// reads it, so those run on the real broker only.
 const MOCK_LIMIT: usize = 4 << 20;
 
-async fn every_poison_pill_is_dead_lettered_with_its_reason(kafka: &Kafka) {
+async fn every_poison_pill_is_dead_lettered_with_its_reason(kafka: &Kafka, dedup: Dedup) {
     let corpus = corpus();
     assert!(
         corpus.len() >= 30,
@@ -86,21 +103,23 @@ async fn every_poison_pill_is_dead_lettered_with_its_reason(kafka: &Kafka) {
     let (fitting, huge): (Vec<_>, Vec<_>) = corpus
         .into_iter()
         .partition(|(_, value)| value.len() < MOCK_LIMIT);
-    dead_letter_round(kafka, &fitting).await;
+    dead_letter_round(kafka, &fitting, dedup).await;
     if kafka.embedded().is_none() {
         // A round of their own, so that they cannot push the others out of the DLT either.
-        dead_letter_round(kafka, &huge).await;
+        dead_letter_round(kafka, &huge, dedup).await;
     }
 }
 
-async fn dead_letter_round(kafka: &Kafka, corpus: &[(String, Vec<u8>)]) {
+async fn dead_letter_round(kafka: &Kafka, corpus: &[(String, Vec<u8>)], dedup: Dedup) {
     // One key for the whole round: one partition, so the good record comes after all of it.
     let key = format!("poison-{}", uuid::Uuid::now_v7().simple());
     let probe = Probe::succeeding();
-    let running = App::new(kafka)
-        .listener(probed_once.with_state(probe.clone()))
-        .start()
-        .unwrap();
+    let app = App::new(kafka);
+    let app = match dedup {
+        Dedup::On => app.listener(probed_once.with_state(probe.clone())),
+        Dedup::Off => app.listener(probed_without_dedup.with_state(probe.clone())),
+    };
+    let running = app.start().unwrap();
     let values: Vec<Vec<u8>> = corpus.iter().map(|(_, value)| value.clone()).collect();
     produce_raw(kafka, TOPIC, &key, &values).await;
     let good_id = uuid::Uuid::now_v7();
@@ -165,12 +184,17 @@ async fn dead_letter_round(kafka: &Kafka, corpus: &[(String, Vec<u8>)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_corpus_on_the_embedded_broker() {
-    every_poison_pill_is_dead_lettered_with_its_reason(&support::kafka()).await;
+    every_poison_pill_is_dead_lettered_with_its_reason(&support::kafka(), Dedup::On).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_corpus_on_the_embedded_broker_without_dedup() {
+    every_poison_pill_is_dead_lettered_with_its_reason(&support::kafka(), Dedup::Off).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_corpus_on_the_real_broker() {
     if let Some((kafka, _turn)) = external_kafka("the_corpus_on_the_real_broker").await {
-        every_poison_pill_is_dead_lettered_with_its_reason(&kafka).await;
+        every_poison_pill_is_dead_lettered_with_its_reason(&kafka, Dedup::On).await;
     }
 }

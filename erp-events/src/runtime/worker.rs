@@ -71,6 +71,10 @@ pub(crate) trait RecordSource: Send {
 /// attempt takes it: an envelope is a few hundred bytes, and passed by value, each future on
 /// the way copied it.
 enum Decoded<E> {
+    /// Not read yet. Without idempotency a record is read just before it is handled, so what
+    /// decoding allocates is freed before the next one is read, and the allocator hands the
+    /// same memory out again (a batch read up front allocated all of it at once).
+    Unread,
     /// Decoded, not yet taken.
     Envelope(Envelope<E>),
     /// Taken by the handler's first attempt.
@@ -80,25 +84,27 @@ enum Decoded<E> {
 }
 
 impl<E: Event> Decoded<E> {
-    /// Decodes `record`'s value.
-    fn new(record: &Record) -> Self {
-        match Envelope::decode_event(record.value().unwrap_or_default()) {
-            Ok(envelope) => Decoded::Envelope(envelope),
-            Err(error) => Decoded::Unreadable(error),
+    /// Decodes `record`'s value into the slot, unless it was read already.
+    fn read(&mut self, record: &Record) {
+        if let Decoded::Unread = self {
+            *self = match Envelope::decode_event(record.value().unwrap_or_default()) {
+                Ok(envelope) => Decoded::Envelope(envelope),
+                Err(error) => Decoded::Unreadable(error),
+            };
         }
     }
 }
 
 impl<E> Decoded<E> {
-    /// The envelope, unless unreadable or taken.
+    /// The envelope, unless unread, unreadable or taken.
     fn envelope(&self) -> Option<&Envelope<E>> {
         match self {
             Decoded::Envelope(envelope) => Some(envelope),
-            Decoded::Taken | Decoded::Unreadable(_) => None,
+            Decoded::Unread | Decoded::Taken | Decoded::Unreadable(_) => None,
         }
     }
 
-    /// Takes the envelope out, leaving `Taken`; `None` if unreadable or taken already.
+    /// Takes the envelope out, leaving `Taken`; `None` if unread, unreadable or taken already.
     fn take(&mut self) -> Option<Envelope<E>> {
         match std::mem::replace(self, Decoded::Taken) {
             Decoded::Envelope(envelope) => Some(envelope),
@@ -141,6 +147,7 @@ impl<L: Listener> ListenerRuntime<L> {
         let stop = &partition.stop;
         let busy = self.stats.busy(partition.partition);
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut decoded = Vec::with_capacity(MAX_BATCH);
         while let Ok(Some(first)) = unless_stopped(stop, source.next_record()).await {
             // The permit before the rest of the batch: what a worker takes leaves its source's
             // bound (the consumer's budget), so a worker waiting for its turn holds one record.
@@ -160,7 +167,7 @@ impl<L: Listener> ListenerRuntime<L> {
                 .iter()
                 .for_each(|record| crate::runtime::fault::kill_worker_on(record.value()));
             self.stats.received(batch.len());
-            let processed = pin!(self.process_batch(&partition, &busy, &batch)).await;
+            let processed = pin!(self.process_batch(&partition, &busy, &batch, &mut decoded)).await;
             drop(permit);
             if processed.is_err() {
                 return;
@@ -173,16 +180,23 @@ impl<L: Listener> ListenerRuntime<L> {
         p: &Partition,
         busy: &Busy,
         batch: &[Record],
+        decoded: &mut Vec<Decoded<L::Event>>,
     ) -> Result<(), Stopped> {
-        let mut decoded: Vec<Decoded<L::Event>> = batch.iter().map(Decoded::new).collect();
-        let keys: Vec<Option<String>> = decoded
-            .iter()
-            .map(|decoded| {
-                let envelope = decoded.envelope()?;
-                self.idempotency.as_ref()?;
-                Some(idempotency_key(L::GROUP, &envelope.event_id))
-            })
-            .collect();
+        decoded.clear();
+        decoded.resize_with(batch.len(), || Decoded::Unread);
+        // Claims are taken for the whole batch, so an idempotent listener reads it all first.
+        let keys: Vec<Option<String>> = match &self.idempotency {
+            Some(_) => decoded
+                .iter_mut()
+                .zip(batch)
+                .map(|(slot, record)| {
+                    slot.read(record);
+                    let envelope = slot.envelope()?;
+                    Some(idempotency_key(L::GROUP, &envelope.event_id))
+                })
+                .collect(),
+            None => vec![None; batch.len()],
+        };
         let claims = match &self.idempotency {
             Some(idempotency) => {
                 let offset = batch.first().map_or(-1, |record| record.offset);
@@ -193,7 +207,7 @@ impl<L: Listener> ListenerRuntime<L> {
             None => ClaimBook::default(),
         };
         let renewal = self.idempotency.as_ref().zip(claims.lease());
-        let work = pin!(self.work_through(p, busy, batch, &mut decoded, keys, claims));
+        let work = pin!(self.work_through(p, busy, batch, decoded, keys, claims));
         match renewal {
             // The claims are renewed for as long as the batch is worked on.
             Some((idempotency, lease)) => tokio::select! {
@@ -224,6 +238,7 @@ impl<L: Listener> ListenerRuntime<L> {
                 outcome = Err(Stopped);
                 break;
             }
+            slot.read(record);
             let span = tracing::info_span!(
                 "erp.record",
                 topic = p.topic,
