@@ -16,8 +16,14 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData
 use support::{PATIENCE, kafka};
 use tracing_subscriber::layer::SubscriberExt;
 
-/// Publishes an audit record, then fails: retried once, then dead-lettered.
-#[erp_listener(group = "search-sync", retries = 1, backoff(initial_ms = 1))]
+/// Publishes an audit record, then fails: retried once, then dead-lettered. Not idempotent: its
+/// worker reads each record only as it comes to it, and the record's span still names it.
+#[erp_listener(
+    group = "search-sync",
+    retries = 1,
+    backoff(initial_ms = 1),
+    idempotent = false
+)]
 async fn audits_then_fails(
     event: Envelope<InventoryMovement>,
     State(audit): State<Publisher>,

@@ -67,13 +67,11 @@ pub(crate) trait RecordSource: Send {
     fn ready_record(&mut self) -> Option<Record>;
 }
 
-/// A record of a batch as decoded. Its envelope stays in the batch until the handler's first
-/// attempt takes it: an envelope is a few hundred bytes, and passed by value, each future on
-/// the way copied it.
+/// A record of a batch: unread, decoded, taken or unreadable. Its envelope stays in the batch
+/// until the handler's first attempt takes it: an envelope is a few hundred bytes, and passed
+/// by value, each future on the way copied it.
 enum Decoded<E> {
-    /// Not read yet. Without idempotency a record is read just before it is handled, so what
-    /// decoding allocates is freed before the next one is read, and the allocator hands the
-    /// same memory out again (a batch read up front allocated all of it at once).
+    /// Not read yet.
     Unread,
     /// Decoded, not yet taken.
     Envelope(Envelope<E>),
@@ -154,7 +152,6 @@ impl<L: Listener> ListenerRuntime<L> {
             let Ok(permit) = unless_stopped(stop, self.concurrency.acquire()).await else {
                 return;
             };
-            batch.clear();
             batch.push(first);
             while batch.len() < MAX_BATCH {
                 match source.ready_record() {
@@ -169,6 +166,9 @@ impl<L: Listener> ListenerRuntime<L> {
             self.stats.received(batch.len());
             let processed = pin!(self.process_batch(&partition, &busy, &batch, &mut decoded)).await;
             drop(permit);
+            // Nothing of a batch outlives it while the partition waits for the next one.
+            batch.clear();
+            decoded.clear();
             if processed.is_err() {
                 return;
             }
@@ -182,29 +182,28 @@ impl<L: Listener> ListenerRuntime<L> {
         batch: &[Record],
         decoded: &mut Vec<Decoded<L::Event>>,
     ) -> Result<(), Stopped> {
+        // Every slot starts unread (`read` keeps what a slot holds).
         decoded.clear();
         decoded.resize_with(batch.len(), || Decoded::Unread);
-        // Claims are taken for the whole batch, so an idempotent listener reads it all first.
-        let keys: Vec<Option<String>> = match &self.idempotency {
-            Some(_) => decoded
-                .iter_mut()
-                .zip(batch)
-                .map(|(slot, record)| {
-                    slot.read(record);
-                    let envelope = slot.envelope()?;
-                    Some(idempotency_key(L::GROUP, &envelope.event_id))
-                })
-                .collect(),
-            None => vec![None; batch.len()],
-        };
-        let claims = match &self.idempotency {
+        let (keys, claims) = match &self.idempotency {
+            // The batch is claimed in one round trip, so an idempotent listener reads it first.
             Some(idempotency) => {
+                let keys: Vec<Option<String>> = decoded
+                    .iter_mut()
+                    .zip(batch)
+                    .map(|(slot, record)| {
+                        slot.read(record);
+                        let envelope = slot.envelope()?;
+                        Some(idempotency_key(L::GROUP, &envelope.event_id))
+                    })
+                    .collect();
                 let offset = batch.first().map_or(-1, |record| record.offset);
-                idempotency
+                let claims = idempotency
                     .claim_batch(&self.waiting(p, offset), &keys)
-                    .await?
+                    .await?;
+                (keys, claims)
             }
-            None => ClaimBook::default(),
+            None => (vec![None; batch.len()], ClaimBook::default()),
         };
         let renewal = self.idempotency.as_ref().zip(claims.lease());
         let work = pin!(self.work_through(p, busy, batch, decoded, keys, claims));
@@ -238,6 +237,8 @@ impl<L: Listener> ListenerRuntime<L> {
                 outcome = Err(Stopped);
                 break;
             }
+            // Read as it comes (if not read for its claim): what decoding allocates is freed
+            // before the next record is read, and the allocator hands the same memory out again.
             slot.read(record);
             let span = tracing::info_span!(
                 "erp.record",
