@@ -251,13 +251,14 @@ impl<L: Listener> ListenerRuntime<L> {
                 trace_id = tracing::field::Empty,
                 attempt = tracing::field::Empty,
             );
-            if let Some(envelope) = slot.envelope() {
+            let envelope = slot.envelope();
+            if let Some(envelope) = envelope {
                 span.record("event_id", tracing::field::display(envelope.event_id));
                 if let Some(trace_id) = &envelope.trace_id {
                     span.record("trace_id", trace_id.as_str());
                 }
             }
-            let parent = producer_trace(record, slot.envelope(), &span);
+            let parent = producer_trace(record, envelope, &span);
             spans::continue_trace(&span, parent.as_ref());
             let incoming = Incoming {
                 decoded: slot,
