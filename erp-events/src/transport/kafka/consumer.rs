@@ -177,7 +177,8 @@ impl ConsumerContext for GroupContext {
                 );
                 let mut offsets = self.offsets.lock().expect("not poisoned");
                 let finished = std::mem::take(&mut offsets.finished);
-                if !commit(consumer, self.group) {
+                if let Err(error) = commit(consumer) {
+                    warn!(group = self.group, %error, "commit refused; the offsets are kept for after the rebalance");
                     offsets.refused = finished;
                 }
             }
@@ -478,15 +479,11 @@ fn serve(consumer: &GroupKafkaConsumer, group: &'static str, stop: &Cancellation
     }
 }
 
-/// Commits the stored offsets; "nothing to commit" is not an error. Returns whether the
-/// broker took them.
-fn commit<C: ConsumerContext>(consumer: &impl Consumer<C>, group: &str) -> bool {
+/// Commits the stored offsets; "nothing to commit" is not an error.
+fn commit<C: ConsumerContext>(consumer: &impl Consumer<C>) -> Result<(), KafkaError> {
     match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => true,
-        Err(error) => {
-            warn!(group, %error, "commit refused; the offsets are kept for after the rebalance");
-            false
-        }
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        result => result,
     }
 }
 
@@ -666,7 +663,10 @@ impl GroupConsumer {
         } = self;
         // Commit and close (leaving the group) block on the broker: off the async threads.
         tokio::task::spawn_blocking(move || {
-            commit(consumer.as_ref(), group);
+            if let Err(error) = commit(consumer.as_ref()) {
+                // E.g. the group ended this member's session while the broker was out of reach.
+                warn!(group, %error, "the last commit was refused; the records handled since the one before go to their partitions' next owner again");
+            }
             consumer.unsubscribe();
             drop(consumer);
         })
