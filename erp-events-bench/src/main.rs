@@ -8,6 +8,10 @@
 //! cargo run --release -p erp-events-bench -- all --smoke  # a few thousand events (CI)
 //! ```
 //!
+//! `--live N` sets how many live events follow the backlog (a tenth of it by default), and
+//! `ERP_BENCH_SIDE_WRAPPER` a command each side of this binary runs under (`valgrind
+//! --tool=callgrind ...`: see `scripts/instructions-per-record`).
+//!
 //! Each measured side runs in a child process of its own (this binary, `side <name>`) against a
 //! fresh broker owned by this process, so its peak RSS is its own and not the broker's log.
 //! Consumers are measured twice: throughput on a backlog, then publish-to-handler latency on a
@@ -177,7 +181,9 @@ async fn run_suite(mode: &str, args: &[String]) -> ExitCode {
         .unwrap_or(if smoke { 3_000 } else { 200_000 });
     let settings = Settings {
         events,
-        live: (events / 10).clamp(300, 20_000),
+        live: option(args, "--live")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or((events / 10).clamp(300, 20_000)),
         partitions: option(args, "--partitions")
             .and_then(|v| v.parse().ok())
             .unwrap_or(24),
@@ -372,9 +378,7 @@ async fn side_command(side: &Side, settings: &Settings, bootstrap: &str) -> Comm
         );
         command
     } else {
-        let mut command = Command::new(std::env::current_exe().expect("this binary"));
-        command.args(["side", side.name]);
-        command
+        side_of_this_binary(side.name)
     };
     command
         .args(["--bootstrap", bootstrap])
@@ -382,6 +386,24 @@ async fn side_command(side: &Side, settings: &Settings, bootstrap: &str) -> Comm
         .args(["--topic", sides::TOPIC])
         .args(["--partitions", &settings.partitions.to_string()])
         .args(["--redis", settings.redis.as_deref().unwrap_or_default()]);
+    command
+}
+
+/// This binary running `side`, under the command in `ERP_BENCH_SIDE_WRAPPER` when it is set
+/// (`valgrind --tool=callgrind` counts a side's instructions, which CPU time's noise does not blur).
+fn side_of_this_binary(side: &str) -> Command {
+    let this = std::env::current_exe().expect("this binary");
+    let wrapper = std::env::var("ERP_BENCH_SIDE_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(this);
+            command
+        }
+        None => Command::new(this),
+    };
+    command.args(["side", side]);
     command
 }
 
