@@ -14,15 +14,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::runtime::durations::{BUCKETS, Durations};
+
 /// A series' labels, e.g. `[("messaging_destination_name", "erp.inventory.movements")]`.
 pub(crate) type Labels = Vec<(&'static str, String)>;
 
 type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
-
-/// OpenTelemetry's advisory buckets for messaging durations, in seconds.
-const BUCKETS: [f64; 14] = [
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
 
 fn histogram() -> Histogram {
     Histogram::new(BUCKETS)
@@ -39,7 +36,7 @@ pub(crate) struct Metrics {
     stalls: Family<Labels, Counter>,
     store_errors: Family<Labels, Counter>,
     stalled: Family<Labels, Gauge>,
-    process: Histograms,
+    process: Family<Labels, Durations>,
     send: Histograms,
     sent: Family<Labels, Counter>,
     lag: Family<Labels, Gauge>,
@@ -61,7 +58,6 @@ impl std::fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let histograms = || Histograms::new_with_constructor(histogram as fn() -> Histogram);
         let mut metrics = Metrics {
             registry: Registry::default(),
             consumed: Family::default(),
@@ -72,8 +68,8 @@ impl Default for Metrics {
             stalls: Family::default(),
             store_errors: Family::default(),
             stalled: Family::default(),
-            process: histograms(),
-            send: histograms(),
+            process: Family::default(),
+            send: Histograms::new_with_constructor(histogram as fn() -> Histogram),
             sent: Family::default(),
             lag: Family::default(),
             buffered: Family::default(),
@@ -152,21 +148,18 @@ impl Default for Metrics {
         for (name, help, family) in gauges {
             registry.register(name, help, family.clone());
         }
-        let durations = [
-            (
-                "messaging_process_duration",
-                "Duration of one handler attempt (error_type set when it failed)",
-                &metrics.process,
-            ),
-            (
-                "messaging_client_operation_duration",
-                "Duration of a publish, from the send to the broker's acknowledgement",
-                &metrics.send,
-            ),
-        ];
-        for (name, help, family) in durations {
-            registry.register_with_unit(name, help, Unit::Seconds, family.clone());
-        }
+        registry.register_with_unit(
+            "messaging_process_duration",
+            "Duration of one handler attempt (error_type set when it failed)",
+            Unit::Seconds,
+            metrics.process.clone(),
+        );
+        registry.register_with_unit(
+            "messaging_client_operation_duration",
+            "Duration of a publish, from the send to the broker's acknowledgement",
+            Unit::Seconds,
+            metrics.send.clone(),
+        );
         metrics
     }
 }
@@ -286,20 +279,21 @@ pub(crate) struct ListenerMetrics {
     pub(crate) stalls: Counter,
     pub(crate) store_errors: Counter,
     pub(crate) stalled: Gauge,
-    succeeded: Histogram,
-    failed: (Histograms, Labels),
+    succeeded: Durations,
+    failed: (Family<Labels, Durations>, Labels),
 }
 
 impl ListenerMetrics {
-    /// Records a handler attempt that took `took` and failed with `error_type`, if it did.
-    pub(crate) fn attempt(&self, took: Duration, error_type: Option<&'static str>) {
+    /// Records a handler attempt on `partition` that took `took` and failed with `error_type`,
+    /// if it did.
+    pub(crate) fn attempt(&self, partition: i32, took: Duration, error_type: Option<&'static str>) {
         match error_type {
-            None => self.succeeded.observe(took.as_secs_f64()),
+            None => self.succeeded.observe(partition, took),
             Some(error_type) => {
                 let (family, labels) = &self.failed;
                 let mut labels = labels.clone();
                 labels.push(("error_type", error_type.to_owned()));
-                family.get_or_create(&labels).observe(took.as_secs_f64());
+                family.get_or_create(&labels).observe(partition, took);
             }
         }
     }

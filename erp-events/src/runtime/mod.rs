@@ -3,6 +3,7 @@
 
 pub(crate) mod claims;
 pub mod dlt;
+pub(crate) mod durations;
 #[cfg(feature = "test-util")]
 pub(crate) mod fault;
 pub(crate) mod metrics;

@@ -169,9 +169,14 @@ impl ListenerStats {
         self.metrics.store_errors.inc();
     }
 
-    /// A handler attempt ended after `took`, failed with `error_type` if it did.
-    pub(crate) fn attempted(&self, took: Duration, error_type: Option<&'static str>) {
-        self.metrics.attempt(took, error_type);
+    /// A handler attempt on `partition` ended after `took`, failed with `error_type` if it did.
+    pub(crate) fn attempted(
+        &self,
+        partition: i32,
+        took: Duration,
+        error_type: Option<&'static str>,
+    ) {
+        self.metrics.attempt(partition, took, error_type);
     }
 
     /// A partition worker's attempt clock, watched by [`Self::longest_attempt`].

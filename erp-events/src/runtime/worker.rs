@@ -421,7 +421,7 @@ impl<L: Listener> ListenerRuntime<L> {
                     let result = outcome.unwrap_or_else(|panic| Err(HandlerError::panicked(panic)));
                     let took = busy.end();
                     let error_type = result.as_ref().err().map(HandlerError::type_name);
-                    self.stats.attempted(took, error_type);
+                    self.stats.attempted(p.partition, took, error_type);
                     result
                 }
                 Err(error) => Err(error),
