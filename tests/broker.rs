@@ -5,14 +5,16 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use erp_demo::inventory::{InventoryMovement, MovementAction};
 use erp_events::{App, Envelope, HandlerError, ListenerExt, ProvisionError, State, erp_listener};
-use rdkafka::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::{Message, Offset, TopicPartitionList};
 use support::services::external_kafka;
-use support::{Probe, committed, dead_letter_info, read_records_where};
+use support::{PATIENCE, Probe, committed, dead_letter_info, header, read_records_where, within};
+use tokio::sync::Notify;
 
 const TOPIC: &str = "erp.inventory.movements";
 const DLT: &str = "erp.inventory.movements.DLT";
@@ -161,10 +163,98 @@ async fn a_failing_handler_is_dead_lettered_to_the_same_partition_with_springs_h
         delivery.event_id.to_string(),
         "the value is kept"
     );
+    // The envelope names the trace, so the listener left the headers at the broker; the dead
+    // letter has them all the same, read back.
+    let key = event.product_id.clone();
+    let original = read_records_where(&kafka, TOPIC, 1, move |record| {
+        record.key() == Some(key.as_bytes())
+    })
+    .await;
+    assert_eq!(info.original_headers_lost, None);
+    assert_eq!(
+        header(dead, "traceparent"),
+        Some(header(&original[0], "traceparent").expect("the publisher writes one"))
+    );
     let offsets = committed(&kafka, "search-sync", TOPIC);
     assert!(
         offsets[&delivery.partition] > delivery.offset,
         "committed once dead-lettered"
+    );
+}
+
+/// Holds this run's events in the handler until the test lets go, then refuses them.
+#[derive(Clone)]
+struct Held {
+    run: String,
+    started: Arc<Notify>,
+    let_go: Arc<Notify>,
+}
+
+#[erp_listener(group = "search-sync", retries = 0)]
+async fn held_then_refused(
+    event: Envelope<InventoryMovement>,
+    State(held): State<Held>,
+) -> Result<(), HandlerError> {
+    if !event.payload.product_id.starts_with(&held.run) {
+        return Ok(());
+    }
+    held.started.notify_one();
+    held.let_go.notified().await;
+    Err(HandlerError::permanent("refused"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_whose_record_was_deleted_meanwhile_says_its_headers_are_lost() {
+    let Some((kafka, _turn)) = external_kafka("a_dead_letter_whose_record_was_deleted").await
+    else {
+        return;
+    };
+    let held = Held {
+        run: uuid::Uuid::now_v7().simple().to_string(),
+        started: Arc::new(Notify::new()),
+        let_go: Arc::new(Notify::new()),
+    };
+    let running = App::new(&kafka)
+        .listener(held_then_refused.with_state(held.clone()))
+        .start()
+        .unwrap();
+    let product = format!("{}-0", held.run);
+    let event = InventoryMovement::new(&product, "WH-1", MovementAction::Received, 1);
+    let publisher = kafka.publisher("inventory-service").unwrap();
+    let delivery = publisher.publish(&event).await.unwrap();
+    within(PATIENCE, "the handler to start", held.started.notified()).await;
+    // As retention would: the partition now starts after the record being handled.
+    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create().unwrap();
+    let mut before = TopicPartitionList::new();
+    let start = Offset::Offset(delivery.offset + 1);
+    before
+        .add_partition_offset(TOPIC, delivery.partition, start)
+        .unwrap();
+    admin
+        .delete_records(&before, &AdminOptions::new())
+        .await
+        .unwrap();
+    held.let_go.notify_one();
+    let dead = read_records_where(&kafka, DLT, 1, move |record| {
+        record.key() == Some(product.as_bytes())
+    })
+    .await;
+    running.shutdown().await;
+    let info = dead_letter_info(&dead[0]);
+    assert_eq!(
+        (info.original_offset, info.message.as_str()),
+        (delivery.offset, "refused")
+    );
+    let lost = info
+        .original_headers_lost
+        .expect("says the headers are lost");
+    assert!(lost.contains("is no longer on Kafka"), "{lost}");
+    assert_eq!(header(&dead[0], "traceparent"), None);
+    let value: serde_json::Value = serde_json::from_slice(dead[0].payload().unwrap()).unwrap();
+    assert_eq!(
+        value["eventId"],
+        delivery.event_id.to_string(),
+        "the value is kept"
     );
 }
 

@@ -142,6 +142,21 @@ fn produce_with_a_binary_header_name(kafka: &Kafka, key: &[u8], value: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_header_name_that_is_not_utf8_is_read_and_kept_not_a_panic() {
+    // No `traceId` in the envelope: the listener reads the `traceparent` header, and so every
+    // header name, as it polls the record.
+    dead_letter_keeps_a_binary_header_name(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_carries_the_headers_the_listener_left_unread() {
+    // A `traceId` in the envelope: the listener leaves the headers at the broker as it polls,
+    // and reads them back to dead-letter the record.
+    dead_letter_keeps_a_binary_header_name(Some("4bf92f3577b34da6a3ce929d0e0e4736")).await;
+}
+
+/// Dead-letters a record with a header name that is not UTF-8, whose envelope names
+/// `trace_id`, between two that are handled; its dead letter keeps the header.
+async fn dead_letter_keeps_a_binary_header_name(trace_id: Option<&str>) {
     let kafka = kafka();
     let running = App::new(&kafka)
         .listener(refuses_the_second)
@@ -154,10 +169,8 @@ async fn a_header_name_that_is_not_utf8_is_read_and_kept_not_a_panic() {
         .try_into()
         .unwrap();
     publisher.publish(&first).await.unwrap();
-    // No `traceId` in the envelope: the listener reads the `traceparent` header, and so every
-    // header name.
     let mut envelope = Envelope::new("legacy-c-client", second);
-    envelope.trace_id = None;
+    envelope.trace_id = trace_id.map(str::to_owned);
     produce_with_a_binary_header_name(&kafka, b"SKU-H", &envelope.to_json().unwrap());
     publisher.publish(&third).await.unwrap();
     let done = |reports: &[ListenerReport]| {

@@ -102,6 +102,7 @@ impl DeadLetter {
             "causeType": info.and_then(|i| i.cause_type.as_ref()),
             "reason": info.map(|i| &i.message),
             "attempts": info.and_then(|i| i.attempts),
+            "originalHeadersLost": info.and_then(|i| i.original_headers_lost.as_ref()),
             "headerError": self.info.as_ref().err().map(ToString::to_string),
         })
     }

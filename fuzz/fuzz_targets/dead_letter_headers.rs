@@ -68,7 +68,7 @@ fuzz_target!(|input: Input| {
         message: input.message,
         attempts: input.attempts,
     };
-    let written = dead_letter_headers(&record, &input.group, &reason);
+    let written = dead_letter_headers(record.headers(), &record, &input.group, &reason);
     let decoded = decode_dead_letter_headers(
         written
             .iter()
@@ -85,6 +85,7 @@ fuzz_target!(|input: Input| {
         cause_type: None,
         message: reason.message,
         attempts: Some(reason.attempts),
+        original_headers_lost: None,
     };
     assert_eq!(decoded, Ok(expected));
 });

@@ -9,7 +9,10 @@
 //! Decoding never panics: any input either yields an envelope or a [`DecodeError`] naming what is
 //! wrong, which becomes the dead-letter reason.
 
+use std::sync::LazyLock;
+
 use erp_events_catalog::Compatibility;
+use memchr::memmem::Finder;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -197,6 +200,41 @@ impl<E: Event> Envelope<E> {
         }
     }
 }
+
+/// Whether `value` names a trace a listener can continue without the record's headers: it holds
+/// `"traceId":"` then 32 lowercase hex digits, not all zero, then `"` (as erp-events and
+/// Jackson write an envelope). A byte search, not a parse, so that the Kafka consumer can leave
+/// a record's headers unread when its envelope carries the trace (see
+/// `transport::kafka::record`). An envelope spelled otherwise (spaces, escapes) reads as naming
+/// none, which only costs reading its headers.
+pub(crate) fn names_trace(value: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"traceId\":\"";
+    // Built once: building a searcher costs more than a search.
+    static FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(KEY));
+    let Some(at) = FINDER.find(value) else {
+        return false;
+    };
+    let rest = &value[at + KEY.len()..];
+    let Some((id, b'"')) = rest.get(..32).zip(rest.get(32).copied()) else {
+        return false;
+    };
+    // Every digit checked, without a branch each: this runs for every record polled.
+    let hex = id
+        .iter()
+        .fold(true, |hex, &digit| hex & LOWER_HEX[usize::from(digit)]);
+    hex && id != [b'0'; 32]
+}
+
+/// Which bytes are lowercase hex digits.
+static LOWER_HEX: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = matches!(byte as u8, b'0'..=b'9' | b'a'..=b'f');
+        byte += 1;
+    }
+    table
+};
 
 /// The `version` of an envelope that is otherwise well formed.
 fn record_version(bytes: &[u8]) -> Option<u32> {
@@ -554,5 +592,38 @@ mod tests {
         for input in inputs {
             assert!(Envelope::<Movement>::decode(input).is_err());
         }
+    }
+
+    #[test]
+    fn names_trace_exactly_when_a_listener_can_continue_the_envelopes_trace() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let mut envelope = sample();
+        envelope.trace_id = Some(id.into());
+        let written = envelope.to_json().unwrap();
+        assert!(names_trace(&written));
+        for (trace_id, named) in [
+            (None, false),
+            (Some("otel-trace-id"), false),
+            (Some("4BF92F3577B34DA6A3CE929D0E0E4736"), false),
+            (Some("00000000000000000000000000000000"), false),
+            (Some("4bf92f3577b34da6a3ce929d0e0e473"), false),
+            (Some("4bf92f3577b34da6a3ce929d0e0e47361"), false),
+        ] {
+            envelope.trace_id = trace_id.map(str::to_owned);
+            let written = envelope.to_json().unwrap();
+            assert_eq!(names_trace(&written), named, "{trace_id:?}");
+            // Whenever the bytes do not name it, the listener would read the header.
+            let decoded = Envelope::<Movement>::decode(&written).unwrap();
+            let continued = decoded
+                .trace_id
+                .as_deref()
+                .and_then(TraceContext::continuing);
+            assert_eq!(continued.is_some(), named);
+        }
+        // Spelled as neither erp-events nor Jackson writes it: read as naming none.
+        let spaced = format!(r#"{{"traceId": "{id}"}}"#);
+        assert!(!names_trace(spaced.as_bytes()));
+        assert!(!names_trace(br#"{"traceId":"4bf92f35"#));
+        assert!(!names_trace(b""));
     }
 }

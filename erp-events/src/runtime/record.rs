@@ -48,15 +48,18 @@ struct Parts {
     value: Option<Range<u32>>,
     /// The headers; the record ends where they do.
     headers: Range<u32>,
+    /// Whether the transport copied the headers (else they are left at the source).
+    headers_copied: bool,
 }
 
 impl Parts {
-    /// Appends a record's key, value and headers to `bytes`, and says where they are.
+    /// Appends a record's key, value and headers (`None`: left at the source) to `bytes`, and
+    /// says where they are.
     fn append<'a, N: AsRef<str>>(
         bytes: &mut Vec<u8>,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
-        headers: impl Iterator<Item = (N, Option<&'a [u8]>)>,
+        headers: Option<impl Iterator<Item = (N, Option<&'a [u8]>)>>,
     ) -> Self {
         let mut append = |part: &[u8]| {
             let start = bytes.len() as u32;
@@ -66,7 +69,8 @@ impl Parts {
         let key = key.map(&mut append);
         let value = value.map(&mut append);
         let headers_start = bytes.len() as u32;
-        for (name, value) in headers {
+        let headers_copied = headers.is_some();
+        for (name, value) in headers.into_iter().flatten() {
             let name = name.as_ref();
             bytes.extend_from_slice(&(name.len() as u32).to_le_bytes());
             bytes.extend_from_slice(name.as_bytes());
@@ -78,6 +82,7 @@ impl Parts {
             key,
             value,
             headers: headers_start..bytes.len() as u32,
+            headers_copied,
         }
     }
 
@@ -107,7 +112,7 @@ impl Record {
         timestamp: Timestamp,
     ) -> Self {
         let mut bytes = Vec::with_capacity(expected_size(key, value));
-        let parts = Parts::append(&mut bytes, key, value, headers);
+        let parts = Parts::append(&mut bytes, key, value, Some(headers));
         Record::in_buffer(
             Arc::new(bytes),
             ((topic, partition, offset), timestamp, parts),
@@ -148,7 +153,8 @@ impl Record {
         self.parts.value.as_ref().map(|range| self.slice(range))
     }
 
-    /// The headers, in order (a name that was not UTF-8 was decoded lossily).
+    /// The headers, in order (a name that was not UTF-8 was decoded lossily); none when the
+    /// transport left them at the source (see [`Record::headers_copied`]).
     pub fn headers(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> + '_ {
         let mut rest = self.slice(&self.parts.headers);
         std::iter::from_fn(move || {
@@ -171,6 +177,13 @@ impl Record {
         })
     }
 
+    /// Whether [`Record::headers`] are the record's: a Kafka consumer leaves a record's headers
+    /// unread when its envelope names its trace (reading them is a tenth of a record's cost), and
+    /// reads them from Kafka again if the record is dead-lettered.
+    pub fn headers_copied(&self) -> bool {
+        self.parts.headers_copied
+    }
+
     /// The last header named `name`, as UTF-8.
     pub fn header_str(&self, name: &str) -> Option<&str> {
         self.headers()
@@ -187,6 +200,7 @@ impl PartialEq for Record {
             && self.key() == other.key()
             && self.value() == other.value()
             && self.slice(&self.parts.headers) == other.slice(&other.parts.headers)
+            && self.headers_copied() == other.headers_copied()
     }
 }
 
@@ -200,6 +214,7 @@ impl fmt::Debug for Record {
             .field("key", &self.key())
             .field("value", &self.value())
             .field("headers", &self.headers().collect::<Vec<_>>())
+            .field("headers_copied", &self.headers_copied())
             .finish()
     }
 }
@@ -236,14 +251,14 @@ impl RunBuffer {
         self.records.len() >= RUN_RECORDS || self.bytes.len() > RUN_BYTES
     }
 
-    /// Copies in a record with the given parts. The first one sizes the buffer for the run,
-    /// taking the others to be about as large.
+    /// Copies in a record with the given parts (its headers: `None` when left at the source).
+    /// The first one sizes the buffer for the run, taking the others to be about as large.
     pub(crate) fn push<'a, N: AsRef<str>>(
         &mut self,
         coordinates: Coordinates,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
-        headers: impl Iterator<Item = (N, Option<&'a [u8]>)>,
+        headers: Option<impl Iterator<Item = (N, Option<&'a [u8]>)>>,
         timestamp: Timestamp,
     ) {
         if self.bytes.capacity() == 0 {
@@ -294,6 +309,33 @@ mod tests {
     }
 
     #[test]
+    fn a_record_whose_headers_were_left_at_the_source_says_so() {
+        let mut run = RunBuffer::new();
+        /// No headers to copy.
+        type Unread<'a> = std::iter::Empty<(&'a str, Option<&'a [u8]>)>;
+        let unread: Option<Unread> = None;
+        run.push(
+            ("t", 0, 3),
+            None,
+            Some(b"v"),
+            unread,
+            Timestamp::NotAvailable,
+        );
+        let no_headers: [(&str, Option<&[u8]>); 0] = [];
+        run.push(
+            ("t", 0, 4),
+            None,
+            Some(b"v"),
+            Some(no_headers.into_iter()),
+            Timestamp::NotAvailable,
+        );
+        let records = run.into_records();
+        assert!(!records[0].headers_copied());
+        assert_eq!(records[0].headers().count(), 0);
+        assert!(records[1].headers_copied());
+    }
+
+    #[test]
     fn a_run_gives_back_each_record_as_given_in_one_shared_buffer() {
         /// A record's key, value and headers.
         type Given<'a> = (
@@ -317,7 +359,7 @@ mod tests {
                 ("t", 1, offset),
                 key,
                 value,
-                headers.iter().copied(),
+                Some(headers.iter().copied()),
                 timestamp,
             );
         }
@@ -352,7 +394,7 @@ mod tests {
                 ("t", 0, offset),
                 Some(b"k"),
                 Some(&value),
-                headers.into_iter(),
+                Some(headers.into_iter()),
                 timestamp,
             );
         }
@@ -370,7 +412,7 @@ mod tests {
                 ("t", 0, 0),
                 None,
                 Some(value),
-                headers.into_iter(),
+                Some(headers.into_iter()),
                 Timestamp::NotAvailable,
             );
         };

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::runtime::dlt::DeadLetterReason;
 use crate::runtime::record::Record;
 
 /// Where a worker reports that every record up to `offset` is handled or dead-lettered.
@@ -47,11 +48,12 @@ pub(crate) trait DeadLetterSink: Send + Sync + 'static {
     /// The transport, as OpenTelemetry's `messaging.system` names it.
     fn system(&self) -> &'static str;
 
-    /// Publishes `record` with `headers` (the original's plus the dead-letter ones) to the
-    /// dead-letter topic of `record.topic`.
+    /// Publishes `record` to the dead-letter topic of `record.topic`, with its own headers
+    /// and the dead-letter ones saying that `group` gave it up for `reason`.
     fn publish<'a>(
         &'a self,
         record: &'a Record,
-        headers: Vec<(String, Option<Vec<u8>>)>,
+        group: &'a str,
+        reason: &'a DeadLetterReason,
     ) -> DeadLetterFuture<'a>;
 }

@@ -26,7 +26,7 @@ use crate::core::spans;
 use crate::core::trace::{TRACEPARENT, TraceContext};
 use crate::idempotency::{Claim, idempotency_key};
 use crate::runtime::claims::{ClaimBook, Idempotency};
-use crate::runtime::dlt::{DECODE_ERROR_TYPE, DeadLetterReason, dead_letter_headers};
+use crate::runtime::dlt::{DECODE_ERROR_TYPE, DeadLetterReason};
 use crate::runtime::record::Record;
 use crate::runtime::sinks::{DeadLetterSink, OffsetSink};
 use crate::runtime::stats::{Busy, ListenerStats};
@@ -472,8 +472,7 @@ impl<L: Listener> ListenerRuntime<L> {
             attempts = reason.attempts,
             "sending record to the dead-letter topic"
         );
-        let headers = dead_letter_headers(record, L::GROUP, &reason);
-        let publish = || self.dead_letters.publish(record, headers.clone());
+        let publish = || self.dead_letters.publish(record, L::GROUP, &reason);
         let waiting = self.waiting(p, record.offset);
         let dead_letter_topic = <L::Event as Event>::DEAD_LETTER_TOPIC;
         let span = spans::send(self.dead_letters.system(), dead_letter_topic, None);

@@ -24,6 +24,7 @@ use tracing::{error, info, warn};
 
 use crate::core::catalog::Catalog;
 use crate::core::context::EventContext;
+use crate::runtime::dlt::{DeadLetterReason, dead_letter_headers};
 use crate::runtime::queue::{QueueSender, queue};
 use crate::runtime::record::{Record, Timestamp};
 use crate::runtime::route::Route;
@@ -261,8 +262,10 @@ impl DeadLetterSink for InProcessBus {
     fn publish<'a>(
         &'a self,
         record: &'a Record,
-        headers: Vec<(String, Option<Vec<u8>>)>,
+        group: &'a str,
+        reason: &'a DeadLetterReason,
     ) -> DeadLetterFuture<'a> {
+        let headers = dead_letter_headers(record.headers(), record, group, reason);
         let dead_letter = Record::new(
             (record.topic, record.partition, record.offset),
             record.key(),

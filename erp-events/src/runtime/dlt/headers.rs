@@ -28,6 +28,11 @@ pub const EXCEPTION_CAUSE_FQCN: &str = "kafka_dlt-exception-cause-fqcn";
 /// How many times the handler ran (4-byte big-endian; Spring's retry-topic attempts header).
 pub const ATTEMPTS: &str = "retry_topic-attempts";
 
+/// Why the dead letter lacks the original record's headers (UTF-8; erp-events' own): the record
+/// was no longer on Kafka when its headers were read back to dead-letter it (a Kafka listener
+/// copies a record's headers only when they may be needed: see `Record::headers_copied`).
+pub const ORIGINAL_HEADERS_LOST: &str = "erp_dlt-original-headers-lost";
+
 /// The error type written for records that could not be decoded.
 pub const DECODE_ERROR_TYPE: &str = "erp_events::DecodeError";
 
@@ -91,6 +96,9 @@ pub struct DeadLetterInfo {
     /// How many times the handler ran, when the writer counted (erp-events does, Spring's
     /// `DeadLetterPublishingRecoverer` does not).
     pub attempts: Option<u32>,
+    /// Why the original record's headers are missing, when they are
+    /// ([`ORIGINAL_HEADERS_LOST`]).
+    pub original_headers_lost: Option<String>,
 }
 
 /// A dead-letter header is missing or not in Spring's encoding.
@@ -104,15 +112,15 @@ pub enum DeadLetterHeaderError {
     Malformed(&'static str),
 }
 
-/// The headers of the dead-letter record for `record`: its own headers (minus any earlier
-/// dead-letter headers, so a record dead-lettered twice carries one set), then ours.
-pub fn dead_letter_headers(
+/// The headers of the dead-letter record for `record`: its own headers `originals` (minus any
+/// earlier dead-letter headers, so a record dead-lettered twice carries one set), then ours.
+pub fn dead_letter_headers<'a>(
+    originals: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
     record: &Record,
     group: &str,
     reason: &DeadLetterReason,
 ) -> Vec<(String, Option<Vec<u8>>)> {
-    let mut headers: Vec<(String, Option<Vec<u8>>)> = record
-        .headers()
+    let mut headers: Vec<(String, Option<Vec<u8>>)> = originals
         .filter(|(key, _)| !is_dead_letter_header(key))
         .map(|(key, value)| (key.to_owned(), value.map(<[u8]>::to_vec)))
         .collect();
@@ -139,7 +147,7 @@ pub fn dead_letter_headers(
 /// Whether `name` is a header a dead-letter writer adds (ours or Spring's), not one of the
 /// original record's.
 pub fn is_dead_letter_header(name: &str) -> bool {
-    name.starts_with("kafka_dlt-") || name == ATTEMPTS
+    name.starts_with("kafka_dlt-") || name == ATTEMPTS || name == ORIGINAL_HEADERS_LOST
 }
 
 /// Reads the dead-letter headers of a record (the last occurrence of each wins).
@@ -192,6 +200,9 @@ pub fn decode_dead_letter_headers<'a>(
         attempts: find(ATTEMPTS)
             .map(|bytes| int(ATTEMPTS, bytes).map(u32::from_be_bytes))
             .transpose()?,
+        original_headers_lost: find(ORIGINAL_HEADERS_LOST)
+            .map(|bytes| text(ORIGINAL_HEADERS_LOST, bytes))
+            .transpose()?,
     })
 }
 
@@ -227,7 +238,8 @@ mod tests {
             message: "index unavailable".into(),
             attempts: 4,
         };
-        let headers = dead_letter_headers(&record(), "search-sync", &reason);
+        let record = record();
+        let headers = dead_letter_headers(record.headers(), &record, "search-sync", &reason);
         let get = |name: &str| {
             headers
                 .iter()
@@ -264,8 +276,26 @@ mod tests {
                 cause_type: None,
                 message: "index unavailable".into(),
                 attempts: Some(4),
+                original_headers_lost: None,
             }
         );
+    }
+
+    #[test]
+    fn headers_lost_are_read_and_not_carried_to_a_second_dead_letter() {
+        let reason = DeadLetterReason {
+            error_type: "erp_demo::IndexDown".into(),
+            message: "index unavailable".into(),
+            attempts: 1,
+        };
+        let lost = "offset 41 of erp.inventory.movements-2 is no longer on Kafka";
+        let no_headers = std::iter::empty();
+        let mut headers = dead_letter_headers(no_headers, &record(), "g", &reason);
+        headers.push((ORIGINAL_HEADERS_LOST.into(), Some(lost.into())));
+        let info = decode_dead_letter_headers(as_refs(&headers)).unwrap();
+        assert_eq!(info.original_headers_lost.as_deref(), Some(lost));
+        let again = dead_letter_headers(as_refs(&headers).into_iter(), &record(), "g", &reason);
+        assert!(again.iter().all(|(name, _)| name != ORIGINAL_HEADERS_LOST));
     }
 
     #[test]
@@ -275,7 +305,8 @@ mod tests {
             message: "the record value is empty".into(),
             attempts: 0,
         };
-        let headers = dead_letter_headers(&record(), "g", &reason);
+        let record = record();
+        let headers = dead_letter_headers(record.headers(), &record, "g", &reason);
         let without = |name: &str| {
             let kept: Vec<_> = headers.iter().filter(|(k, _)| k != name).cloned().collect();
             decode_dead_letter_headers(as_refs(&kept))

@@ -2,7 +2,7 @@
 //! back.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rdkafka::Message;
@@ -11,18 +11,21 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
 use crate::runtime::dlt::{
-    DeadLetter, DeadLetterHeaderError, decode_dead_letter_headers, is_dead_letter_header,
+    DeadLetter, DeadLetterHeaderError, DeadLetterReason, ORIGINAL_HEADERS_LOST,
+    dead_letter_headers, decode_dead_letter_headers, is_dead_letter_header,
 };
 use crate::runtime::record::Record;
 use crate::runtime::sinks::{DeadLetterError, DeadLetterFuture, DeadLetterSink};
 use crate::transport::kafka::Kafka;
 use crate::transport::kafka::headers::headers;
+use crate::transport::kafka::read_back::{HeaderReader, ReadBack};
 
 /// How long one dead-letter publish may take before it counts as failed (and is retried).
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Writes dead letters to the original record's partition of the topic's DLT when the DLT has
-/// that partition, else lets the key choose (Spring's default destination resolver).
+/// that partition, else lets the key choose (Spring's default destination resolver), with the
+/// original's headers (read back from Kafka when the listener did not copy them).
 ///
 /// The producer (and its polling thread) is created with the first dead letter: most
 /// applications never need it.
@@ -30,6 +33,7 @@ pub(crate) struct KafkaDeadLetters {
     kafka: Kafka,
     producer: OnceLock<FutureProducer>,
     partitions: Mutex<HashMap<String, i32>>,
+    reader: Arc<HeaderReader>,
 }
 
 impl KafkaDeadLetters {
@@ -38,7 +42,45 @@ impl KafkaDeadLetters {
             kafka: kafka.clone(),
             producer: OnceLock::new(),
             partitions: Mutex::new(HashMap::new()),
+            reader: HeaderReader::new(kafka),
         }
+    }
+
+    /// The headers of the dead letter for `record`: its own (read back from Kafka when they
+    /// were not copied), then the dead-letter ones.
+    async fn headers(
+        &self,
+        record: &Record,
+        group: &str,
+        reason: &DeadLetterReason,
+        topic: &str,
+    ) -> Result<Vec<(String, Option<Vec<u8>>)>, DeadLetterError> {
+        if record.headers_copied() {
+            return Ok(dead_letter_headers(record.headers(), record, group, reason));
+        }
+        let read_back = self
+            .reader
+            .read(record.topic, record.partition, record.offset)
+            .await
+            .map_err(|error| {
+                let at = format!("{}-{}@{}", record.topic, record.partition, record.offset);
+                DeadLetterError::transport(
+                    topic,
+                    format!("cannot read the headers of {at} back: {error}"),
+                )
+            })?;
+        Ok(match read_back {
+            ReadBack::Headers(originals) => {
+                let originals = originals.iter();
+                let originals = originals.map(|(name, value)| (name.as_str(), value.as_deref()));
+                dead_letter_headers(originals, record, group, reason)
+            }
+            ReadBack::Gone(why) => {
+                let mut headers = dead_letter_headers(std::iter::empty(), record, group, reason);
+                headers.push((ORIGINAL_HEADERS_LOST.to_owned(), Some(why.into_bytes())));
+                headers
+            }
+        })
     }
 
     fn producer(&self, topic: &str) -> Result<&FutureProducer, DeadLetterError> {
@@ -94,11 +136,13 @@ impl DeadLetterSink for KafkaDeadLetters {
     fn publish<'a>(
         &'a self,
         record: &'a Record,
-        headers: Vec<(String, Option<Vec<u8>>)>,
+        group: &'a str,
+        reason: &'a DeadLetterReason,
     ) -> DeadLetterFuture<'a> {
         Box::pin(async move {
             let topic = self.kafka.dead_letter_topic(record.topic);
             let partitions = self.partition_count(&topic).await?;
+            let headers = self.headers(record, group, reason, &topic).await?;
             let mut owned = OwnedHeaders::new_with_capacity(headers.len());
             for (key, value) in &headers {
                 owned = owned.insert(Header {

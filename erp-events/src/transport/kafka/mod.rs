@@ -8,6 +8,7 @@ pub mod embedded;
 pub mod headers;
 mod inbox;
 pub mod provision;
+mod read_back;
 mod record;
 
 use std::sync::Arc;

@@ -2,21 +2,31 @@
 //! owned form every transport hands its workers (a run of them into one buffer). Holding
 //! librdkafka's message instead would keep its whole fetch response in memory until the last
 //! record of it is handled, beyond any budget.
+//!
+//! A record's headers are copied only when its handling may need them: librdkafka parses them
+//! into a list of its own first, a tenth of what the listener spends on a record. The worker
+//! reads `traceparent` when the envelope names no trace, or when OpenTelemetry records the
+//! spans (they continue the producer's own span), so they are copied then; a dead letter needs
+//! them all, and reads them from Kafka again (`read_back`).
 
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
 
+use crate::core::envelope::names_trace;
+use crate::core::spans::continue_producers_spans;
 use crate::runtime::record::{RunBuffer, Timestamp};
 use crate::transport::kafka::headers::each_header;
 
 /// Copies a message received from Kafka to the end of `run`; `topic` is the listener's (same
 /// text, static).
 pub(crate) fn copy_into(run: &mut RunBuffer, topic: &'static str, message: &BorrowedMessage<'_>) {
+    let payload = message.payload();
+    let headers_needed = !payload.is_some_and(names_trace) || continue_producers_spans();
     run.push(
         (topic, message.partition(), message.offset()),
         message.key(),
-        message.payload(),
-        each_header(message),
+        payload,
+        headers_needed.then(|| each_header(message)),
         timestamp(message.timestamp()),
     );
 }
