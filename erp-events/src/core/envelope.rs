@@ -201,28 +201,36 @@ impl<E: Event> Envelope<E> {
     }
 }
 
-/// Whether `value` names a trace a listener can continue without the record's headers: it holds
-/// `"traceId":"` then 32 lowercase hex digits, not all zero, then `"` (as erp-events and
-/// Jackson write an envelope). A byte search, not a parse, so that the Kafka consumer can leave
-/// a record's headers unread when its envelope carries the trace (see
-/// `transport::kafka::record`). An envelope spelled otherwise (spaces, escapes) reads as naming
-/// none, which only costs reading its headers.
-pub(crate) fn names_trace(value: &[u8]) -> bool {
+/// The trace an envelope's bytes name, when a listener can continue it without the record's
+/// headers: its `traceId` at the top level, written `"traceId":"` then 32 lowercase hex digits,
+/// not all zero, then `"` (as erp-events and Jackson write it). A byte search, not a parse, so
+/// that the Kafka consumer can leave a record's headers unread when its envelope carries the
+/// trace (see `transport::kafka::record`). An envelope spelled otherwise (spaces, escapes, an
+/// object or array before the key, a brace in an earlier string, a space before the first
+/// brace) reads as naming none, which only costs reading its headers.
+pub(crate) fn named_trace(value: &[u8]) -> Option<&str> {
     const KEY: &[u8] = b"\"traceId\":\"";
     // Built once: building a searcher costs more than a search.
     static FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(KEY));
-    let Some(at) = FINDER.find(value) else {
-        return false;
+    let at = FINDER.find(value)?;
+    // At the top level: nothing opens between the envelope's `{` and the key (which cannot be
+    // inside a string, where its quotes would be escaped).
+    let (b'{', between) = value[..at].split_first()? else {
+        return None;
     };
+    if memchr::memchr2(b'{', b'[', between).is_some() {
+        return None;
+    }
     let rest = &value[at + KEY.len()..];
-    let Some((id, b'"')) = rest.get(..32).zip(rest.get(32).copied()) else {
-        return false;
+    let (Some(id), Some(b'"')) = (rest.get(..32), rest.get(32)) else {
+        return None;
     };
     // Every digit checked, without a branch each: this runs for every record polled.
     let hex = id
         .iter()
         .fold(true, |hex, &digit| hex & LOWER_HEX[usize::from(digit)]);
-    hex && id != [b'0'; 32]
+    let id = std::str::from_utf8(id).ok()?;
+    (hex && id != "00000000000000000000000000000000").then_some(id)
 }
 
 /// Which bytes are lowercase hex digits.
@@ -595,35 +603,48 @@ mod tests {
     }
 
     #[test]
-    fn names_trace_exactly_when_a_listener_can_continue_the_envelopes_trace() {
+    fn names_a_trace_exactly_when_a_listener_can_continue_the_envelopes_one() {
         let id = "4bf92f3577b34da6a3ce929d0e0e4736";
         let mut envelope = sample();
         envelope.trace_id = Some(id.into());
         let written = envelope.to_json().unwrap();
-        assert!(names_trace(&written));
-        for (trace_id, named) in [
-            (None, false),
-            (Some("otel-trace-id"), false),
-            (Some("4BF92F3577B34DA6A3CE929D0E0E4736"), false),
-            (Some("00000000000000000000000000000000"), false),
-            (Some("4bf92f3577b34da6a3ce929d0e0e473"), false),
-            (Some("4bf92f3577b34da6a3ce929d0e0e47361"), false),
+        assert_eq!(named_trace(&written), Some(id));
+        for trace_id in [
+            None,
+            Some("otel-trace-id"),
+            Some("4BF92F3577B34DA6A3CE929D0E0E4736"),
+            Some("00000000000000000000000000000000"),
+            Some("4bf92f3577b34da6a3ce929d0e0e473"),
+            Some("4bf92f3577b34da6a3ce929d0e0e47361"),
         ] {
             envelope.trace_id = trace_id.map(str::to_owned);
             let written = envelope.to_json().unwrap();
-            assert_eq!(names_trace(&written), named, "{trace_id:?}");
-            // Whenever the bytes do not name it, the listener would read the header.
+            assert_eq!(named_trace(&written), None, "{trace_id:?}");
+            // Whenever the bytes name none, neither does the decoded envelope (the listener
+            // then reads the header).
             let decoded = Envelope::<Movement>::decode(&written).unwrap();
             let continued = decoded
                 .trace_id
                 .as_deref()
                 .and_then(TraceContext::continuing);
-            assert_eq!(continued.is_some(), named);
+            assert_eq!(continued, None, "{trace_id:?}");
         }
-        // Spelled as neither erp-events nor Jackson writes it: read as naming none.
+        // Only a top-level key counts; anything written otherwise reads as naming none.
+        let nested = format!(r#"{{"payload":{{"traceId":"{id}"}},"traceId":null}}"#);
+        let in_array = format!(r#"{{"tags":["x"],"traceId":"{id}"}}"#);
+        let brace_in_a_string = format!(r#"{{"source":"svc{{1}}","traceId":"{id}"}}"#);
         let spaced = format!(r#"{{"traceId": "{id}"}}"#);
-        assert!(!names_trace(spaced.as_bytes()));
-        assert!(!names_trace(br#"{"traceId":"4bf92f35"#));
-        assert!(!names_trace(b""));
+        let space_first = format!(r#" {{"traceId":"{id}"}}"#);
+        for other in [nested, in_array, brace_in_a_string, spaced, space_first] {
+            assert_eq!(named_trace(other.as_bytes()), None, "{other}");
+        }
+        let top_level = format!(r#"{{"source":"svc","traceId":"{id}"}}"#);
+        assert_eq!(named_trace(top_level.as_bytes()), Some(id));
+        assert_eq!(named_trace(br#"{"traceId":"4bf92f35"#), None);
+        assert_eq!(
+            named_trace(br#""traceId":"4bf92f3577b34da6a3ce929d0e0e4736""#),
+            None
+        );
+        assert_eq!(named_trace(b""), None);
     }
 }

@@ -8,7 +8,7 @@ use std::fmt;
 pub const KAFKA_PROPERTY_PREFIX: &str = "ERP_KAFKA_";
 
 /// librdkafka properties: `common` for every client (listeners, publishers, the dead-letter
-/// producer, provisioning), `consumer` and `producer` for one role, applied after the
+/// producer and reader, provisioning), `consumer` and `producer` for one role, applied after the
 /// framework's own. From the environment ([`KafkaProperties::from_vars`]):
 /// `ERP_KAFKA_<NAME>`, `ERP_KAFKA_CONSUMER_<NAME>`, `ERP_KAFKA_PRODUCER_<NAME>`, where `<NAME>`
 /// is the property's name upper-cased with dots as underscores
@@ -19,7 +19,7 @@ pub const KAFKA_PROPERTY_PREFIX: &str = "ERP_KAFKA_";
 pub struct KafkaProperties {
     /// For every client.
     pub common: Vec<(String, String)>,
-    /// For listeners' consumers only.
+    /// For consumers only (listeners', and the one reading a dead letter's headers back).
     pub consumer: Vec<(String, String)>,
     /// For producers only (publishers and the dead-letter producer).
     pub producer: Vec<(String, String)>,

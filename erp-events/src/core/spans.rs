@@ -60,12 +60,6 @@ pub(crate) fn process(delivered: &Delivered<'_>, attempt: u32) -> Span {
     )
 }
 
-/// Whether `process` spans are recorded to continue their producer's own span, which only a
-/// record's `traceparent` header names: with the `otel` feature, when a subscriber takes them.
-pub(crate) fn continue_producers_spans() -> bool {
-    cfg!(feature = "otel") && tracing::span_enabled!(tracing::Level::INFO)
-}
-
 /// Marks `span` failed with `error_type`.
 pub(crate) fn failed(span: &Span, error_type: &str) {
     span.record("error.type", error_type);

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, debug, error, warn};
 
 use crate::core::context::{ClaimMarker, EventContext, RecordTrace};
-use crate::core::envelope::{DecodeError, Envelope};
+use crate::core::envelope::{DecodeError, Envelope, named_trace};
 use crate::core::event::Event;
 use crate::core::listener::{HandlerError, Listener, ListenerOptions};
 use crate::core::spans;
@@ -493,10 +493,19 @@ impl<L: Listener> ListenerRuntime<L> {
     }
 }
 
+/// Whether a record's `erp.record` span would be recorded to continue its producer's own span,
+/// which only the record's `traceparent` header names (see [`producer_trace`]): with the
+/// `otel` feature, when a subscriber takes the span. A Kafka consumer asks as it polls, to
+/// copy the headers then.
+pub(crate) fn records_continue_producers_spans() -> bool {
+    cfg!(feature = "otel") && tracing::span_enabled!(tracing::Level::INFO)
+}
+
 /// The producer's position in its trace, which the record's spans continue: its envelope's
-/// `traceId` (ours and the seed's Kotlin producer always write it, and it is decoded already),
-/// else the `traceparent` header: when the envelope names no trace, or when OpenTelemetry
-/// records the spans (`traceparent` names the producer's span itself).
+/// `traceId` (ours and the seed's Kotlin producer always write it, and it is decoded already;
+/// for an envelope that does not decode, the one its bytes name), else the `traceparent`
+/// header: when the envelope names no trace, or when OpenTelemetry records the spans
+/// (`traceparent` names the producer's span itself).
 fn producer_trace<E>(
     record: &Record,
     envelope: Option<&Envelope<E>>,
@@ -504,12 +513,38 @@ fn producer_trace<E>(
 ) -> Option<TraceContext> {
     let from_header = || record.header_str(TRACEPARENT).and_then(TraceContext::parse);
     let from_envelope = || {
-        let trace_id = envelope?.trace_id.as_deref()?;
+        let trace_id = match envelope {
+            Some(envelope) => envelope.trace_id.as_deref()?,
+            None => named_trace(record.value()?)?,
+        };
         TraceContext::continuing(trace_id)
     };
     if cfg!(feature = "otel") && !span.is_disabled() {
         from_header().or_else(from_envelope)
     } else {
         from_envelope().or_else(from_header)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::record::{RunBuffer, Timestamp};
+
+    /// No headers to copy.
+    type Unread<'a> = std::iter::Empty<(&'a str, Option<&'a [u8]>)>;
+
+    #[test]
+    fn a_record_that_does_not_decode_continues_the_trace_its_bytes_name() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        // Not an envelope (no version, say), its headers left at the broker for its `traceId`.
+        let value = format!(r#"{{"eventId":"e","traceId":"{id}"}}"#);
+        let mut run = RunBuffer::new();
+        let unread: Option<Unread> = None;
+        let value = Some(value.as_bytes());
+        run.push(("t", 0, 0), None, value, unread, Timestamp::NotAvailable);
+        let record = &run.into_records()[0];
+        let trace = producer_trace::<()>(record, None, &Span::none());
+        assert_eq!(trace.map(|trace| trace.trace_id_hex()), Some(id.to_owned()));
     }
 }

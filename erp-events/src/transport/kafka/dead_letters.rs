@@ -2,7 +2,7 @@
 //! back.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use rdkafka::Message;
@@ -33,7 +33,7 @@ pub(crate) struct KafkaDeadLetters {
     kafka: Kafka,
     producer: OnceLock<FutureProducer>,
     partitions: Mutex<HashMap<String, i32>>,
-    reader: Arc<HeaderReader>,
+    reader: HeaderReader,
 }
 
 impl KafkaDeadLetters {
@@ -60,7 +60,7 @@ impl KafkaDeadLetters {
         }
         let read_back = self
             .reader
-            .read(record.topic, record.partition, record.offset)
+            .read(group, record.topic, record.partition, record.offset)
             .await
             .map_err(|error| {
                 let at = format!("{}-{}@{}", record.topic, record.partition, record.offset);

@@ -2,12 +2,15 @@
 //! copied without them (see `record`): the dead letter carries its original's headers, as
 //! Spring's `DeadLetterPublishingRecoverer` writes it.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use tracing::{debug, warn};
 
 use crate::transport::kafka::Kafka;
 use crate::transport::kafka::headers::headers;
@@ -29,85 +32,96 @@ pub(crate) enum ReadBack {
     Gone(String),
 }
 
-/// Reads records back, one at a time, with one consumer of its own, created with the first
-/// dead letter that needs it (most applications never do). It joins no group and commits
-/// nothing: it is assigned the record's partition at the record's offset, and unassigned after.
+/// One group's reading consumer, created with the first read; a read waits for the one before.
+type Slot = Arc<tokio::sync::Mutex<Option<BaseConsumer>>>;
+
+/// Reads records back, one at a time per consumer group, each group with a consumer of its
+/// own made with its listeners' settings (the credentials and permissions they consume
+/// with), created with the group's first dead letter that needs it (most applications never
+/// do). It joins no group and commits nothing: it is assigned the record's partition at the
+/// record's offset, and unassigned after.
 pub(crate) struct HeaderReader {
     kafka: Kafka,
-    consumer: Mutex<Option<BaseConsumer>>,
+    slots: Mutex<HashMap<String, Slot>>,
 }
 
 impl HeaderReader {
-    pub(crate) fn new(kafka: &Kafka) -> Arc<Self> {
-        Arc::new(HeaderReader {
+    pub(crate) fn new(kafka: &Kafka) -> Self {
+        HeaderReader {
             kafka: kafka.clone(),
-            consumer: Mutex::new(None),
-        })
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// The headers of the record at `offset` of `topic`'s `partition`.
+    /// The headers of the record at `offset` of `topic`'s `partition`, read as `group`.
     pub(crate) async fn read(
-        self: &Arc<Self>,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-    ) -> Result<ReadBack, KafkaError> {
-        let reader = self.clone();
-        let topic = topic.to_owned();
-        tokio::task::spawn_blocking(move || reader.read_blocking(&topic, partition, offset))
-            .await
-            .expect("reading a record back does not panic")
-    }
-
-    fn read_blocking(
         &self,
+        group: &str,
         topic: &str,
         partition: i32,
         offset: i64,
     ) -> Result<ReadBack, KafkaError> {
-        let mut consumer = self.consumer.lock().expect("not poisoned");
-        let consumer = match &mut *consumer {
-            Some(consumer) => consumer,
-            empty => empty.insert(self.create()?),
-        };
-        let read = read_at(consumer, topic, partition, offset);
-        // Unassigned, it fetches nothing more: what it holds stays one record's worth.
-        consumer.unassign()?;
-        read
+        let slot = self
+            .slots
+            .lock()
+            .expect("not poisoned")
+            .entry(group.to_owned())
+            .or_default()
+            .clone();
+        // Waited for here, not on a blocking thread: a stopping worker drops the wait.
+        let mut consumer = slot.lock_owned().await;
+        let config = self.config(group);
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let reader = match &mut *consumer {
+                Some(reader) => reader,
+                empty => empty.insert(config.create()?),
+            };
+            let read = read_at(reader, &topic, partition, offset);
+            if let Err(error) = reader.unassign() {
+                // It may still be fetching: the next read starts with a new one.
+                warn!(%error, topic, partition, "cannot unassign the consumer reading records back");
+                *consumer = None;
+            }
+            read
+        })
+        .await
+        .expect("reading a record back does not panic")
     }
 
-    fn create(&self) -> Result<BaseConsumer, KafkaError> {
-        let mut config = self.kafka.client_config();
+    /// `group`'s consumer settings, for reading single records.
+    fn config(&self, group: &str) -> rdkafka::ClientConfig {
+        let mut config = self.kafka.consumer_config(group, &[]);
+        // Never a member of the group (assigned, not subscribed), so never a static one.
+        config.remove("group.instance.id");
         config
-            // librdkafka assigns partitions only to a consumer with a group; this one never
-            // joins it, nor commits.
-            .set("group.id", "erp-dead-letters")
-            .set("client.id", "erp-dead-letters")
+            .set("client.id", format!("erp-{group}-dead-letters"))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             // The record was consumed, so it is in the log: read uncommitted, it is seen
             // whatever the transaction it was written in.
             .set("isolation.level", "read_uncommitted")
             // Deleted between the check of the partition's start and the fetch: the first
-            // record after it comes, which says it is gone.
+            // record after it comes, which says it is gone; nothing after it: the end does.
             .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "true")
+            .set("statistics.interval.ms", "0")
             .set("queued.max.messages.kbytes", "1024")
             .set("fetch.message.max.bytes", "65536");
-        if self.kafka.embedded().is_some() {
-            // The mock broker holds an empty fetch for the whole wait.
-            config.set("fetch.wait.max.ms", "10");
-        }
-        config.create()
+        config
     }
 }
 
-/// Reads the record at `offset` with `consumer`.
+/// Reads the record at `offset` with `consumer`, within [`READ_TIMEOUT`].
 fn read_at(
     consumer: &BaseConsumer,
     topic: &str,
     partition: i32,
     offset: i64,
 ) -> Result<ReadBack, KafkaError> {
+    let deadline = Instant::now() + READ_TIMEOUT;
+    // What the last read left queued (records fetched past it, the client's events) goes first.
+    while consumer.poll(Duration::ZERO).is_some() {}
     let gone = |why: &str| ReadBack::Gone(format!("offset {offset} of {topic}-{partition} {why}"));
     let (low, high) = consumer.fetch_watermarks(topic, partition, READ_TIMEOUT)?;
     if offset < low {
@@ -123,24 +137,34 @@ fn read_at(
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(topic, partition, Offset::Offset(offset))?;
     consumer.assign(&assignment)?;
-    let deadline = Instant::now() + READ_TIMEOUT;
+    let mut last_error = KafkaError::MessageConsumption(RDKafkaErrorCode::OperationTimedOut);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(KafkaError::MessageConsumption(
-                rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
-            ));
+            return Err(last_error);
         }
-        let Some(polled) = consumer.poll(left) else {
-            continue;
+        let message = match consumer.poll(left) {
+            None => continue,
+            Some(Ok(message)) => message,
+            Some(Err(KafkaError::PartitionEOF(at))) if at == partition => {
+                return Ok(gone(
+                    "is no longer on Kafka (nothing is left at or after it)",
+                ));
+            }
+            Some(Err(error @ KafkaError::MessageConsumptionFatal(_))) => return Err(error),
+            // A broker unreachable for a while, say: librdkafka retries until the deadline.
+            Some(Err(error)) => {
+                debug!(%error, topic, partition, offset, "reading a record back");
+                last_error = error;
+                continue;
+            }
         };
-        let message = polled?;
         if (message.topic(), message.partition()) != (topic, partition) || message.offset() < offset
         {
             continue;
         }
         if message.offset() > offset {
-            return Ok(gone("is no longer on Kafka (compacted away)"));
+            return Ok(gone("is no longer on Kafka (deleted or compacted away)"));
         }
         let read = headers(&message)
             .into_iter()
@@ -203,15 +227,15 @@ mod tests {
         };
         // One consumer, assigned anew for each read: a later offset, then an earlier one.
         assert_eq!(
-            reader.read(TOPIC, 0, 1).await.unwrap(),
+            reader.read("g", TOPIC, 0, 1).await.unwrap(),
             headers("second", b"2")
         );
         assert_eq!(
-            reader.read(TOPIC, 0, 0).await.unwrap(),
+            reader.read("g", TOPIC, 0, 0).await.unwrap(),
             headers("first", b"1")
         );
         assert_eq!(
-            reader.read(TOPIC, 0, 1).await.unwrap(),
+            reader.read("g", TOPIC, 0, 1).await.unwrap(),
             headers("second", b"2")
         );
     }
@@ -221,7 +245,7 @@ mod tests {
         let kafka = two_records().await;
         let reader = HeaderReader::new(&kafka);
         assert_eq!(
-            reader.read(TOPIC, 0, 2).await.unwrap(),
+            reader.read("g", TOPIC, 0, 2).await.unwrap(),
             ReadBack::Gone(
                 "offset 2 of erp.test.records-0 is no longer on Kafka (the partition ends before it, at 2)"
                     .to_owned()

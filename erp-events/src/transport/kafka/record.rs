@@ -12,16 +12,17 @@
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
 
-use crate::core::envelope::names_trace;
-use crate::core::spans::continue_producers_spans;
+use crate::core::envelope::named_trace;
 use crate::runtime::record::{RunBuffer, Timestamp};
+use crate::runtime::worker::records_continue_producers_spans;
 use crate::transport::kafka::headers::each_header;
 
 /// Copies a message received from Kafka to the end of `run`; `topic` is the listener's (same
 /// text, static).
 pub(crate) fn copy_into(run: &mut RunBuffer, topic: &'static str, message: &BorrowedMessage<'_>) {
     let payload = message.payload();
-    let headers_needed = !payload.is_some_and(names_trace) || continue_producers_spans();
+    let headers_needed =
+        payload.and_then(named_trace).is_none() || records_continue_producers_spans();
     run.push(
         (topic, message.partition(), message.offset()),
         message.key(),
